@@ -1,0 +1,61 @@
+package tlslink
+
+import (
+	"crypto/tls"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/peerdrop/peerdrop/identity"
+)
+
+// ALPN is the application protocol and version negotiated on every link.
+const ALPN = "peerdrop/1"
+
+// Config says who we are and whom we expect.
+type Config struct {
+	// Device is this device's identity. Required.
+	Device *identity.Device
+
+	// PeerAccount is the account the peer must belong to. Required.
+	PeerAccount identity.AccountID
+
+	// PeerDevice is the device the peer must be. The zero value accepts
+	// any device of PeerAccount (for a server that learns the device only
+	// from the handshake); signaling always knows it, so set it.
+	PeerDevice identity.DeviceID
+
+	// Now returns the time used to check certificate validity. Nil means
+	// time.Now.
+	Now func() time.Time
+
+	// Logger receives debug logs. Nil means discard.
+	Logger *slog.Logger
+
+	// certificate overrides the presented certificate (tests only).
+	certificate *tls.Certificate
+}
+
+func (c *Config) validate() error {
+	if c == nil || c.Device == nil {
+		return fmt.Errorf("%w: no device", ErrConfig)
+	}
+	if c.PeerAccount.IsZero() {
+		return fmt.Errorf("%w: no expected peer account", ErrConfig)
+	}
+	return nil
+}
+
+func (c *Config) now() time.Time {
+	if c.Now != nil {
+		return c.Now()
+	}
+	return time.Now()
+}
+
+func (c *Config) logger() *slog.Logger {
+	if c.Logger != nil {
+		return c.Logger
+	}
+	return slog.New(slog.DiscardHandler)
+}
