@@ -1,0 +1,456 @@
+package transfer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+)
+
+// Source describes a file to send.
+type Source struct {
+	// Path is the file to read. Required.
+	Path string
+	// Name is the name offered to the receiver. Empty means the base name of Path.
+	Name string
+	// MediaType is announced to the receiver. Empty means a guess from the extension.
+	MediaType string
+	// ID is the transfer ID. Zero means a new random ID; a re-sent file
+	// keeps its ID so the receiver can resume.
+	ID ID
+	// Metadata is announced to the receiver (bounded; see MaxMetadataEntries).
+	Metadata map[string]string
+}
+
+// Sender runs the sending side of one transfer over one stream.
+type Sender struct {
+	cfg   *Config
+	c     *conn
+	f     *os.File
+	path  string
+	offer Offer
+	tr    tracker
+
+	cancelOnce sync.Once
+	cancelCh   chan struct{}
+	cancelWhy  *CancelError
+	runOnce    sync.Once
+	done       chan struct{}
+}
+
+// ctrlMsg is a frame (or error) from the receiver, decoded by readLoop.
+type ctrlMsg struct {
+	t      frameType
+	offset int64
+	code   CancelCode
+	text   string
+	ack    ackStatus
+	err    error
+}
+
+// NewSender opens src and prepares to offer it over rw, which the Sender
+// owns from now on (it is closed when the transfer ends, or now on error).
+func NewSender(rw io.ReadWriteCloser, src Source, cfg *Config) (*Sender, error) {
+	cfg = cfg.withDefaults()
+	f, err := os.Open(src.Path)
+	if err != nil {
+		rw.Close()
+		return nil, fmt.Errorf("transfer: %w", err)
+	}
+	st, err := f.Stat()
+	if err == nil && !st.Mode().IsRegular() {
+		err = fmt.Errorf("transfer: %s is not a regular file", src.Path)
+	}
+	name := src.Name
+	if name == "" {
+		name = filepath.Base(src.Path)
+	}
+	mt := src.MediaType
+	if mt == "" {
+		mt = mediaTypeFor(name)
+	}
+	id := src.ID
+	if id.IsZero() {
+		id = NewID()
+	}
+	s := &Sender{
+		cfg: cfg, c: newConn(rw), f: f, path: src.Path,
+		offer:    Offer{ID: id, Name: name, MediaType: mt, Digest: cfg.Digest, Metadata: src.Metadata},
+		cancelCh: make(chan struct{}), done: make(chan struct{}),
+	}
+	if err == nil {
+		s.offer.Size = st.Size()
+		err = s.offer.validate()
+	}
+	if err != nil {
+		f.Close()
+		rw.Close()
+		return nil, err
+	}
+	s.tr = tracker{cfg: cfg, outgoing: true, st: Status{ID: id, Total: s.offer.Size}}
+	return s, nil
+}
+
+// Offer returns what the sender announces.
+func (s *Sender) Offer() Offer { return s.offer }
+
+// Status returns a snapshot of the transfer.
+func (s *Sender) Status() Status { return s.tr.status() }
+
+// Done is closed when Run has returned.
+func (s *Sender) Done() <-chan struct{} { return s.done }
+
+// Cancel stops the transfer at any phase, telling the receiver why. It
+// does not wait; Run returns a *CancelError soon after.
+func (s *Sender) Cancel(reason string) { s.cancel(CancelByUser, reason) }
+
+func (s *Sender) cancel(code CancelCode, reason string) {
+	s.cancelOnce.Do(func() {
+		s.cancelWhy = &CancelError{Code: code, Reason: reason}
+		close(s.cancelCh)
+	})
+}
+
+// Run offers the file, waits for the receiver's decision, sends the data
+// from the offset the receiver asked for, sends the digest and waits for
+// the receiver's verdict. It returns nil only when the receiver verified
+// the whole file. Cancelling ctx cancels the transfer with
+// context.Cause(ctx) as the reason. Run may be called once.
+func (s *Sender) Run(ctx context.Context) error {
+	err := ErrClosed
+	s.runOnce.Do(func() {
+		defer close(s.done)
+		defer s.f.Close()
+		err = s.run(ctx)
+		s.finish(err)
+	})
+	return err
+}
+
+func (s *Sender) finish(err error) {
+	var ce *CancelError
+	var re *RefusedError
+	switch {
+	case err == nil:
+		s.tr.set(StateFinished, nil)
+	case errors.As(err, &re):
+		s.tr.set(StateRefused, err)
+	case errors.As(err, &ce):
+		s.tr.set(StateCanceled, err)
+	default:
+		s.tr.set(StateFailed, err)
+	}
+	s.cfg.Logger.Debug("transfer: send ended", "id", s.offer.ID, "err", err)
+}
+
+func (s *Sender) run(ctx context.Context) error {
+	stopCtx := context.AfterFunc(ctx, func() { s.cancel(CancelByUser, context.Cause(ctx).Error()) })
+	defer stopCtx()
+
+	ctrl := make(chan ctrlMsg, 4)
+	quit := make(chan struct{})
+	readerDone := make(chan struct{})
+	defer func() {
+		close(quit)
+		s.c.close()
+		<-readerDone
+	}()
+
+	s.tr.set(StateAwaitingPeer, nil)
+	select {
+	case <-s.cancelCh:
+		close(readerDone)
+		return s.abort(nil, s.cancelWhy)
+	default:
+	}
+	s.c.watch(s.cfg.IdleTimeout)
+	if err := s.c.writeFrame(frameHeader, appendHeader(nil, &s.offer)); err != nil {
+		close(readerDone)
+		return fmt.Errorf("transfer: send header: %w", err)
+	}
+	s.c.unwatch()
+	go s.readLoop(ctrl, quit, readerDone)
+
+	// Wait for the decision.
+	decision := time.NewTimer(s.cfg.DecisionTimeout)
+	defer decision.Stop()
+	var offset int64
+	select {
+	case m := <-ctrl:
+		switch {
+		case m.err != nil:
+			return s.abortProto(readerDone, m.err, "waiting for GO")
+		case m.t == frameGo:
+			offset = m.offset
+		case m.t == frameRefuse:
+			return &RefusedError{Reason: m.text}
+		case m.t == frameCancel:
+			return &CancelError{Code: m.code, Reason: m.text, Remote: true}
+		default:
+			return s.abortProto(readerDone, protoErrorf("unexpected %v before GO", m.t), "")
+		}
+	case <-decision.C:
+		return s.abort(readerDone, &CancelError{Code: CancelTimeout, Reason: fmt.Sprintf("no answer within %v", s.cfg.DecisionTimeout)})
+	case <-s.cancelCh:
+		return s.abort(readerDone, s.cancelWhy)
+	}
+	if offset > s.offer.Size {
+		return s.abortProto(readerDone, protoErrorf("GO offset %d beyond size %d", offset, s.offer.Size), "")
+	}
+
+	// Data.
+	s.c.watch(s.cfg.IdleTimeout)
+	s.tr.mu.Lock()
+	s.tr.st.Offset, s.tr.st.Bytes = offset, offset
+	s.tr.mu.Unlock()
+	s.tr.set(StateOngoing, nil)
+	sum, err := s.sendData(ctrl, readerDone, offset)
+	if err != nil {
+		return err
+	}
+	if err := s.c.writeFrame(frameEnd, appendEnd(nil, s.offer.Digest, sum)); err != nil {
+		return s.linkErr(ctrl, err)
+	}
+
+	// Verdict. The receiver may spend a while syncing a large file to disk.
+	s.c.unwatch()
+	verdict := time.NewTimer(max(s.cfg.IdleTimeout, 2*time.Minute))
+	defer verdict.Stop()
+	select {
+	case <-verdict.C:
+		return ErrTimeout
+	case m := <-ctrl:
+		switch {
+		case m.err != nil:
+			return s.abortProto(readerDone, m.err, "waiting for ACK")
+		case m.t == frameAck && m.ack == ackVerified:
+			return nil
+		case m.t == frameAck && m.ack == ackMismatch:
+			return ErrDigestMismatch
+		case m.t == frameAck:
+			return fmt.Errorf("transfer: receiver failed to save the file: %s", m.text)
+		case m.t == frameCancel:
+			return &CancelError{Code: m.code, Reason: m.text, Remote: true}
+		default:
+			return s.abortProto(readerDone, protoErrorf("unexpected %v after END", m.t), "")
+		}
+	case <-s.cancelCh:
+		return s.abort(readerDone, s.cancelWhy)
+	}
+}
+
+// sendData streams the file from offset and returns the digest of the
+// whole file. From offset 0 the digest is computed on the bytes as they
+// are sent; when resuming, a second reader hashes the file from its start
+// concurrently, so the first byte still leaves at once.
+func (s *Sender) sendData(ctrl <-chan ctrlMsg, readerDone <-chan struct{}, offset int64) ([]byte, error) {
+	var h hash.Hash
+	var full chan hashResult
+	hashStop := make(chan struct{})
+	hashed := false
+	defer func() {
+		close(hashStop)
+		if full != nil && !hashed {
+			<-full // the hashing goroutine has stopped
+		}
+	}()
+	if offset == 0 {
+		h = s.offer.Digest.New()
+	} else {
+		full = make(chan hashResult, 1)
+		go hashFile(s.path, s.offer.Size, s.offer.Digest, hashStop, full)
+		if _, err := s.f.Seek(offset, io.SeekStart); err != nil {
+			return nil, s.abort(readerDone, &CancelError{Code: CancelIO, Reason: "sender cannot seek: " + err.Error()})
+		}
+	}
+	buf := make([]byte, frameHeaderSize+s.cfg.ChunkSize)
+	for remaining := s.offer.Size - offset; remaining > 0; {
+		select {
+		case m := <-ctrl:
+			return nil, s.unexpectedDuringData(readerDone, m)
+		case <-s.cancelCh:
+			return nil, s.abort(readerDone, s.cancelWhy)
+		default:
+		}
+		n := int(min(int64(s.cfg.ChunkSize), remaining))
+		p := buf[frameHeaderSize : frameHeaderSize+n]
+		if _, err := io.ReadFull(s.f, p); err != nil {
+			ce := &CancelError{Code: CancelIO, Reason: "sender could not read the file: " + err.Error()}
+			s.abort(readerDone, ce)
+			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+				return nil, fmt.Errorf("%w: %s shrank while being sent", ErrSizeMismatch, s.path)
+			}
+			return nil, fmt.Errorf("transfer: read %s: %w", s.path, err)
+		}
+		if h != nil {
+			h.Write(p)
+		}
+		if err := s.c.writeData(buf[:frameHeaderSize+n]); err != nil {
+			return nil, s.linkErr(ctrl, err)
+		}
+		remaining -= int64(n)
+		s.tr.add(int64(n))
+	}
+	if h != nil {
+		return h.Sum(nil), nil
+	}
+	select {
+	case r := <-full:
+		hashed = true
+		if r.err != nil {
+			ce := &CancelError{Code: CancelIO, Reason: "sender could not hash the file: " + r.err.Error()}
+			s.abort(readerDone, ce)
+			return nil, r.err
+		}
+		return r.sum, nil
+	case m := <-ctrl:
+		return nil, s.unexpectedDuringData(readerDone, m)
+	case <-s.cancelCh:
+		return nil, s.abort(readerDone, s.cancelWhy)
+	}
+}
+
+func (s *Sender) unexpectedDuringData(readerDone <-chan struct{}, m ctrlMsg) error {
+	switch {
+	case m.err != nil:
+		return s.abortProto(readerDone, m.err, "during data")
+	case m.t == frameCancel:
+		return &CancelError{Code: m.code, Reason: m.text, Remote: true}
+	}
+	return s.abortProto(readerDone, protoErrorf("unexpected %v during data", m.t), "")
+}
+
+// linkErr explains a failed write: usually the receiver canceled and
+// closed, and its CANCEL is waiting in ctrl.
+func (s *Sender) linkErr(ctrl <-chan ctrlMsg, err error) error {
+	t := time.NewTimer(100 * time.Millisecond)
+	defer t.Stop()
+	select {
+	case m := <-ctrl:
+		if m.t == frameCancel && m.err == nil {
+			return &CancelError{Code: m.code, Reason: m.text, Remote: true}
+		}
+	case <-t.C:
+	}
+	if errors.Is(err, ErrTimeout) {
+		return err
+	}
+	return fmt.Errorf("transfer: link failed: %w", err)
+}
+
+// abort tells the receiver why we stop, waits briefly for it to close,
+// and returns ce.
+func (s *Sender) abort(readerDone <-chan struct{}, ce *CancelError) error {
+	s.c.watch(s.cfg.LingerTimeout)
+	s.c.writeFrame(frameCancel, appendCancel(nil, ce.Code, ce.Reason))
+	if readerDone != nil {
+		s.c.lingerClose(readerDone, s.cfg.LingerTimeout)
+	}
+	return ce
+}
+
+// abortProto handles a broken receiver: stream errors are returned as
+// they are; protocol violations are answered with CANCEL.
+func (s *Sender) abortProto(readerDone <-chan struct{}, err error, when string) error {
+	var pe *ProtocolError
+	var ve *VersionError
+	if errors.As(err, &pe) || errors.As(err, &ve) {
+		s.abort(readerDone, &CancelError{Code: CancelProtocol, Reason: err.Error()})
+		return err
+	}
+	if errors.Is(err, io.EOF) {
+		err = io.ErrUnexpectedEOF
+	}
+	if when != "" {
+		return fmt.Errorf("transfer: link failed %s: %w", when, err)
+	}
+	return err
+}
+
+// readLoop decodes the receiver's frames into ctrl until the stream ends.
+// A CANCEL closes the stream at once, so a Write blocked on a receiver
+// that no longer reads returns.
+func (s *Sender) readLoop(ctrl chan<- ctrlMsg, quit <-chan struct{}, done chan<- struct{}) {
+	defer close(done)
+	send := func(m ctrlMsg) bool {
+		select {
+		case ctrl <- m:
+			return true
+		case <-quit:
+			return false
+		}
+	}
+	if err := readHello(s.c.br); err != nil {
+		send(ctrlMsg{err: s.c.ioErr(err)})
+		return
+	}
+	var buf []byte
+	for {
+		t, p, err := s.c.readFrame(&buf)
+		if err != nil {
+			send(ctrlMsg{err: err})
+			return
+		}
+		m := ctrlMsg{t: t}
+		switch t {
+		case frameGo:
+			m.offset, m.err = parseGo(p)
+		case frameRefuse:
+			m.text, m.err = parseRefuse(p)
+		case frameCancel:
+			m.code, m.text, m.err = parseCancel(p)
+		case frameAck:
+			m.ack, m.text, m.err = parseAck(p)
+		default:
+			m.err = protoErrorf("receiver sent %v", t)
+		}
+		if !send(m) {
+			return
+		}
+		if m.err != nil {
+			return
+		}
+		if t == frameCancel {
+			s.c.close()
+			return
+		}
+	}
+}
+
+type hashResult struct {
+	sum []byte
+	err error
+}
+
+// hashFile hashes the first size bytes of path, stopping early if stop is closed.
+func hashFile(path string, size int64, alg DigestAlgorithm, stop <-chan struct{}, out chan<- hashResult) {
+	f, err := os.Open(path)
+	if err != nil {
+		out <- hashResult{err: err}
+		return
+	}
+	defer f.Close()
+	h := alg.New()
+	buf := make([]byte, 256<<10)
+	for remaining := size; remaining > 0; {
+		select {
+		case <-stop:
+			out <- hashResult{err: ErrClosed}
+			return
+		default:
+		}
+		n := int(min(int64(len(buf)), remaining))
+		if _, err := io.ReadFull(f, buf[:n]); err != nil {
+			out <- hashResult{err: fmt.Errorf("%w: %s shrank while being sent", ErrSizeMismatch, path)}
+			return
+		}
+		h.Write(buf[:n])
+		remaining -= int64(n)
+	}
+	out <- hashResult{sum: h.Sum(nil)}
+}
