@@ -93,8 +93,9 @@ func appendStr16(b []byte, s string) []byte {
 //	digest      uint8      digest algorithm (see DigestAlgorithm)
 //	name        uint16 n, n bytes UTF-8       (n ≤ MaxNameLength)
 //	media type  uint8 n, n bytes UTF-8        (may be empty)
-//	metadata    uint8 count (≤ MaxMetadataEntries), then per entry:
-//	            uint8 n, n bytes key (1..MaxMetadataKey, unique)
+//	metadata    uint8 count (≤ MaxMetadataEntries), then per entry, in
+//	            strictly increasing key order (so the encoding is canonical):
+//	            uint8 n, n bytes key (1..MaxMetadataKey)
 //	            uint16 n, n bytes value (≤ MaxMetadataValue)
 func appendHeader(b []byte, o *Offer) []byte {
 	b = append(b, o.ID[:]...)
@@ -131,6 +132,7 @@ func parseHeader(p []byte) (*Offer, error) {
 	if n > MaxMetadataEntries {
 		r.fail("header metadata: %d entries exceeds limit %d", n, MaxMetadataEntries)
 	}
+	prev := ""
 	for i := 0; i < n && r.err == nil; i++ {
 		if o.Metadata == nil {
 			o.Metadata = make(map[string]string, n)
@@ -142,9 +144,10 @@ func parseHeader(p []byte) (*Offer, error) {
 		}
 		if k == "" {
 			r.fail("metadata: empty key")
-		} else if _, dup := o.Metadata[k]; dup {
-			r.fail("metadata: duplicate key %q", k)
+		} else if i > 0 && k <= prev {
+			r.fail("metadata: key %q duplicate or out of order", k)
 		}
+		prev = k
 		o.Metadata[k] = v
 	}
 	if err := r.done("header"); err != nil {
@@ -170,7 +173,9 @@ func parseGo(p []byte) (int64, error) {
 // REFUSE payload:
 //
 //	reason  uint16 n, n bytes UTF-8 (≤ MaxReasonLength)
-func appendRefuse(b []byte, reason string) []byte { return appendStr16(b, clip(reason, MaxReasonLength)) }
+func appendRefuse(b []byte, reason string) []byte {
+	return appendStr16(b, clip(reason, MaxReasonLength))
+}
 
 func parseRefuse(p []byte) (string, error) {
 	r := &reader{b: p}
