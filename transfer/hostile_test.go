@@ -21,7 +21,7 @@ func testOffer(size int64) *Offer {
 
 // hostileSender plays a sender that writes script after the header, and
 // returns what the receiver's Accept returned and what is left in dir.
-func hostileSender(t *testing.T, size int64, script func(p rawPeer)) (error, []string) {
+func hostileSender(t *testing.T, size int64, script func(p rawPeer)) ([]string, error) {
 	t.Helper()
 	dir := t.TempDir()
 	a, b := net_pipe(t)
@@ -36,12 +36,12 @@ func hostileSender(t *testing.T, size int64, script func(p rawPeer)) (error, []s
 	r, err := Receive(context.Background(), b, cfg)
 	if err != nil {
 		a.Close()
-		return err, nil
+		return nil, err
 	}
 	_, err = r.Accept(context.Background(), Destination{Dir: dir})
 	a.Close()
 	<-r.Done()
-	return err, listDir(t, dir)
+	return listDir(t, dir), err
 }
 
 func TestHostileSenders(t *testing.T) {
@@ -113,7 +113,7 @@ func TestHostileSenders(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			err, left := hostileSender(t, tc.size, tc.script)
+			left, err := hostileSender(t, tc.size, tc.script)
 			if err == nil || !tc.check(err) {
 				t.Fatalf("got %v", err)
 			}
