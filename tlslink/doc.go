@@ -23,9 +23,8 @@
 //     sides have accepted each other.
 //
 // One ctx bounds the whole exchange. The returned *Link is a *tls.Conn
-// (a net.Conn) plus the authenticated peer.
+// (a net.Conn) plus the authenticated peer. It inherits crypto/tls's one
+// departure from the net.Conn contract: after a Write times out the TLS
+// stream is unusable, so deadlines on a Link are for giving up, not for
+// polling.
 package tlslink
-
-// Note: Link embeds *tls.Conn and inherits its one departure from the
-// net.Conn contract: after a Write times out the TLS stream is unusable.
-// Deadlines on a Link are for giving up, not for polling.
