@@ -63,19 +63,12 @@ func (s *Store) Contacts() ([]Contact, error) {
 }
 
 func (s *Store) loadContacts() ([]Contact, error) {
-	data, err := readPrivateFile(s.path(contactsFile))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
 	var cj contactsJSON
-	if err := json.Unmarshal(data, &cj); err != nil {
-		return nil, fmt.Errorf("identity: %s: %w: %v", contactsFile, ErrCorrupt, err)
-	}
-	if cj.Version != storeVersion {
-		return nil, fmt.Errorf("identity: %s: %w: version %d not supported", contactsFile, ErrCorrupt, cj.Version)
+	if err := s.readJSON(contactsFile, &cj, &cj.Version); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, nil // no contacts yet
+		}
+		return nil, err
 	}
 	return cj.Contacts, nil
 }

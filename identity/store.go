@@ -168,20 +168,29 @@ func (s *Store) Load() (*Account, *Device, error) {
 	return acct, dev, nil
 }
 
-func (s *Store) loadAccount() (*Account, error) {
-	data, err := readPrivateFile(s.path(accountFile))
+// readJSON reads the store file name into v and checks its version.
+// A missing file gives an error matching ErrNotInitialized.
+func (s *Store) readJSON(name string, v any, version *int) error {
+	data, err := readPrivateFile(s.path(name))
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("%w (no %s in %s)", ErrNotInitialized, accountFile, s.dir)
+		return fmt.Errorf("%w (no %s in %s)", ErrNotInitialized, name, s.dir)
 	}
 	if err != nil {
-		return nil, err
+		return err
 	}
+	if err := json.Unmarshal(data, v); err != nil {
+		return fmt.Errorf("identity: %s: %w: %v", name, ErrCorrupt, err)
+	}
+	if *version != storeVersion {
+		return fmt.Errorf("identity: %s: %w: version %d not supported", name, ErrCorrupt, *version)
+	}
+	return nil
+}
+
+func (s *Store) loadAccount() (*Account, error) {
 	var aj accountJSON
-	if err := json.Unmarshal(data, &aj); err != nil {
-		return nil, fmt.Errorf("identity: %s: %w: %v", accountFile, ErrCorrupt, err)
-	}
-	if aj.Version != storeVersion {
-		return nil, fmt.Errorf("identity: %s: %w: version %d not supported", accountFile, ErrCorrupt, aj.Version)
+	if err := s.readJSON(accountFile, &aj, &aj.Version); err != nil {
+		return nil, err
 	}
 	if len(aj.Key) != ed25519.SeedSize {
 		return nil, fmt.Errorf("identity: %s: %w: bad key length", accountFile, ErrCorrupt)
@@ -190,19 +199,9 @@ func (s *Store) loadAccount() (*Account, error) {
 }
 
 func (s *Store) loadDevice(acct *Account) (*Device, error) {
-	data, err := readPrivateFile(s.path(deviceFile))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("%w (no %s in %s)", ErrNotInitialized, deviceFile, s.dir)
-	}
-	if err != nil {
-		return nil, err
-	}
 	var dj deviceJSON
-	if err := json.Unmarshal(data, &dj); err != nil {
-		return nil, fmt.Errorf("identity: %s: %w: %v", deviceFile, ErrCorrupt, err)
-	}
-	if dj.Version != storeVersion {
-		return nil, fmt.Errorf("identity: %s: %w: version %d not supported", deviceFile, ErrCorrupt, dj.Version)
+	if err := s.readJSON(deviceFile, &dj, &dj.Version); err != nil {
+		return nil, err
 	}
 	if len(dj.SigningKey) != ed25519.SeedSize {
 		return nil, fmt.Errorf("identity: %s: %w: bad signing key length", deviceFile, ErrCorrupt)

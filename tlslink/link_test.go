@@ -8,11 +8,12 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"errors"
-	"net"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/peerdrop/peerdrop/internal/testnet"
 
 	"github.com/peerdrop/peerdrop/identity"
 )
@@ -42,28 +43,7 @@ func (p party) expects(q party) *Config {
 }
 
 // tcpPair returns two ends of a loopback TCP connection.
-func tcpPair(t testing.TB) (net.Conn, net.Conn) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	ch := make(chan net.Conn, 1)
-	go func() {
-		c, _ := ln.Accept()
-		ch <- c
-	}()
-	c1, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	c2 := <-ch
-	if c2 == nil {
-		t.Fatal("accept failed")
-	}
-	return c1, c2
-}
+var tcpPair = testnet.TCPPair
 
 type result struct {
 	link *Link

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/peerdrop/peerdrop/internal/testnet"
 )
 
 func TestMain(m *testing.M) {
@@ -44,24 +46,7 @@ func writeRandom(t testing.TB, dir, name string, size int) (string, []byte) {
 	return p, data
 }
 
-func tcpPair(t testing.TB) (net.Conn, net.Conn) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	ch := make(chan net.Conn, 1)
-	go func() {
-		c, _ := ln.Accept()
-		ch <- c
-	}()
-	c1, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c1, <-ch
-}
+var tcpPair = testnet.TCPPair
 
 type pairFunc func(testing.TB) (net.Conn, net.Conn)
 
