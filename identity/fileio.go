@@ -3,6 +3,7 @@ package identity
 import (
 	"errors"
 	"fmt"
+	"github.com/peerdrop/peerdrop/internal/fsutil"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -43,15 +44,8 @@ func writeFileAtomic(path string, data []byte) (err error) {
 	if err = os.Rename(tmp, path); err != nil {
 		return fmt.Errorf("identity: write %s: %w", path, err)
 	}
-	syncDir(dir)
+	fsutil.SyncDir(dir)
 	return nil
-}
-
-func syncDir(dir string) {
-	if d, err := os.Open(dir); err == nil {
-		d.Sync() // best effort: not supported everywhere
-		d.Close()
-	}
 }
 
 // readPrivateFile reads a key store file, refusing files that others can

@@ -3,6 +3,7 @@ package transfer
 import (
 	"errors"
 	"fmt"
+	"github.com/peerdrop/peerdrop/internal/fsutil"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -30,7 +31,7 @@ func releasePartial(path string) { busyPartials.Delete(path) }
 // suffix. A hard link makes the no-replace check atomic; on file systems
 // without hard links a check-then-rename is used.
 func publish(partial, dir, name string, overwrite bool) (string, error) {
-	defer syncDir(dir)
+	defer fsutil.SyncDir(dir)
 	if overwrite {
 		dst := filepath.Join(dir, name)
 		if err := os.Rename(partial, dst); err != nil {
@@ -57,11 +58,4 @@ func publish(partial, dir, name string, overwrite bool) (string, error) {
 		return dst, nil
 	}
 	return "", fmt.Errorf("transfer: save %s: too many files with that name", filepath.Join(dir, name))
-}
-
-func syncDir(dir string) {
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
-	}
 }
