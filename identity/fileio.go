@@ -3,11 +3,12 @@ package identity
 import (
 	"errors"
 	"fmt"
-	"github.com/peerdrop/peerdrop/internal/fsutil"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
+
+	"github.com/peerdrop/peerdrop/internal/fsutil"
 )
 
 // maxStoreFile bounds any key store file read into memory.

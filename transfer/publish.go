@@ -3,11 +3,12 @@ package transfer
 import (
 	"errors"
 	"fmt"
-	"github.com/peerdrop/peerdrop/internal/fsutil"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"sync"
+
+	"github.com/peerdrop/peerdrop/internal/fsutil"
 )
 
 // partialName is the name of the file a transfer writes to before it is
