@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 )
 
 // MaxContactName bounds a contact's display name, in bytes.
@@ -40,19 +41,10 @@ func CleanName(name string, max int) string {
 	}, strings.ToValidUTF8(name, ""))
 	name = strings.TrimSpace(name)
 	for len(name) > max {
-		_, size := lastRune(name)
+		_, size := utf8.DecodeLastRuneInString(name)
 		name = name[:len(name)-size]
 	}
 	return name
-}
-
-func lastRune(s string) (rune, int) {
-	for i := len(s) - 1; i >= 0; i-- {
-		if s[i]&0xC0 != 0x80 {
-			return rune(s[i]), len(s) - i
-		}
-	}
-	return 0, len(s)
 }
 
 // Contacts returns the trusted accounts, sorted by name then ID.
