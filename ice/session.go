@@ -1,0 +1,300 @@
+package ice
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/stun"
+)
+
+// maxPending bounds incoming connections that arrive before Connect.
+const maxPending = 16
+
+// Session is one connection attempt with one peer: local credentials and
+// candidates (Description, sent to the peer through signaling), then Connect
+// with the peer's Description. Close releases everything except the
+// connection Connect returned.
+type Session struct {
+	a          *Agent
+	cfg        *Config
+	log        *slog.Logger
+	ufrag, pwd string
+	tieBreaker uint64
+	ctrl       atomic.Bool // current role; a role conflict may flip it
+
+	wg sync.WaitGroup // routing of relayed incoming connections
+
+	mu         sync.Mutex
+	local      []Candidate
+	relays     []*relay
+	serverErrs []*ServerError
+	pending    []incoming
+	checker    *checker
+	used       bool // Connect was called
+	detached   *relay
+	closed     bool
+}
+
+// incoming is a connection whose first check passed integrity.
+type incoming struct {
+	conn  net.Conn
+	req   request
+	relay *relay // set when it arrived on one of our allocations
+}
+
+func newSession(a *Agent, controlling bool) *Session {
+	s := &Session{a: a, cfg: &a.cfg, log: a.log}
+	s.ufrag, s.pwd = newCredentials()
+	var tb [8]byte
+	_, _ = rand.Read(tb[:])
+	s.tieBreaker = binary.BigEndian.Uint64(tb[:])
+	s.ctrl.Store(controlling)
+	s.log = a.log.With("ufrag", s.ufrag)
+	return s
+}
+
+// Description returns what to send to the peer.
+func (s *Session) Description() Description {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return Description{Ufrag: s.ufrag, Pwd: s.pwd, Candidates: append([]Candidate(nil), s.local...)}
+}
+
+// ServerErrors returns the STUN/TURN servers that failed while gathering.
+func (s *Session) ServerErrors() []*ServerError {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]*ServerError(nil), s.serverErrs...)
+}
+
+// Controlling reports the session's current role.
+func (s *Session) Controlling() bool { return s.ctrl.Load() }
+
+// Close releases the session's relays and any connection not returned by
+// Connect, ends a running Connect with ErrClosed, and waits for the
+// session's goroutines. It is idempotent.
+func (s *Session) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	c := s.checker
+	pending := s.pending
+	s.pending = nil
+	relays := s.relays
+	s.mu.Unlock()
+	if c != nil {
+		c.abort()
+	}
+	for _, in := range pending {
+		in.conn.Close()
+	}
+	s.a.unregister(s)
+	for _, r := range relays {
+		if r != s.detached {
+			r.close()
+		}
+	}
+	s.wg.Wait()
+	return nil
+}
+
+// deliver takes an incoming connection whose first frame is a check naming
+// this session. Checks that fail integrity are dropped with the connection,
+// unanswered.
+func (s *Session) deliver(conn net.Conn, req request, r *relay) {
+	if checkIntegrity(req.msg, s.pwd) != nil {
+		s.log.Debug("dropping a check with bad integrity", "from", conn.RemoteAddr())
+		conn.Close()
+		return
+	}
+	in := incoming{conn: conn, req: req, relay: r}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.closed:
+	case s.checker != nil:
+		if s.checker.addIncoming(in) {
+			return
+		}
+	case !s.used && len(s.pending) < maxPending:
+		s.pending = append(s.pending, in)
+		return
+	}
+	conn.Close()
+}
+
+// routeRelayed handles a connection bound on one of this session's
+// allocations.
+func (s *Session) routeRelayed(r *relay, conn net.Conn) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		conn.Close()
+		return
+	}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	go func() {
+		defer s.wg.Done()
+		_ = conn.SetReadDeadline(time.Now().Add(s.cfg.CheckTimeout))
+		var buf [maxFrame]byte
+		frame, err := readFrame(conn, &buf)
+		if err != nil {
+			conn.Close()
+			return
+		}
+		m, err := decodeMessage(frame)
+		if err != nil || m.Type != stun.BindingRequest {
+			conn.Close()
+			return
+		}
+		req, err := parseRequest(m)
+		if err != nil || req.localUfrag != s.ufrag {
+			conn.Close()
+			return
+		}
+		s.deliver(conn, req, r)
+	}()
+}
+
+// gather collects the local candidates.
+func (s *Session) gather(ctx context.Context) error {
+	cfg := s.cfg
+	var cands []Candidate
+	if cfg.Mode != ModeRelayOnly {
+		cands = hostCandidates(cfg, s.a.Addrs())
+	}
+	gctx, cancel := context.WithTimeout(ctx, cfg.GatherTimeout)
+	defer cancel()
+
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	var relays []*relay
+	var srflx []Candidate
+	var errs []*ServerError
+	for _, srv := range s.a.servers {
+		if srv.turn && cfg.Mode == ModeDirectOnly {
+			continue
+		}
+		if !srv.turn && cfg.Mode == ModeRelayOnly {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if srv.turn {
+				r, err := allocate(gctx, cfg, srv)
+				mu.Lock()
+				defer mu.Unlock()
+				if err != nil {
+					errs = append(errs, err.(*ServerError))
+					return
+				}
+				relays = append(relays, r)
+				return
+			}
+			mapped, err := stunBinding(gctx, cfg, srv)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs = append(errs, err.(*ServerError))
+				return
+			}
+			srflx = append(srflx, Candidate{Type: ServerReflexive, TCPType: Active,
+				Addr: netip.AddrPortFrom(mapped.Addr(), discardPort)})
+		}()
+	}
+	if cfg.PortMapper != nil && cfg.Mode != ModeRelayOnly {
+		for _, c := range cands {
+			if c.TCPType != Passive || c.Addr.Addr().IsLoopback() {
+				continue
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				ext, err := cfg.PortMapper.MapPort(gctx, c.Addr)
+				if err != nil || !ext.IsValid() || ext == c.Addr {
+					s.log.Debug("port mapping failed", "local", c.Addr, "err", err)
+					return
+				}
+				mu.Lock()
+				srflx = append(srflx, Candidate{Type: ServerReflexive, TCPType: Passive, Addr: ext, Related: c.Addr})
+				mu.Unlock()
+			}()
+		}
+	}
+	wg.Wait()
+
+	for _, r := range relays {
+		if cfg.Mode != ModeRelayOnly && r.mapped.IsValid() {
+			srflx = append(srflx, Candidate{Type: ServerReflexive, TCPType: Active,
+				Addr: netip.AddrPortFrom(r.mapped.Addr(), discardPort)})
+		}
+	}
+	// Reflexive addresses that are host addresses, or repeated, say nothing.
+	seen := make(map[netip.AddrPort]bool)
+	for _, c := range cands {
+		seen[c.Addr] = true
+	}
+	for i, c := range srflx {
+		if seen[c.Addr] {
+			continue
+		}
+		seen[c.Addr] = true
+		c.Priority = candidatePriority(ServerReflexive, c.TCPType, otherPref(c.Addr.Addr().Is6(), i))
+		cands = append(cands, c)
+	}
+	for i, r := range relays {
+		c := Candidate{Type: Relay, TCPType: Passive, Addr: r.relayed,
+			Priority: candidatePriority(Relay, Passive, otherPref(r.relayed.Addr().Is6(), i))}
+		if cfg.Mode != ModeRelayOnly {
+			c.Related = r.mapped
+		}
+		cands = append(cands, c)
+	}
+	if len(cands) > MaxCandidates {
+		cands = cands[:MaxCandidates]
+	}
+	for i := range cands {
+		cands[i].Foundation = strconv.Itoa(i + 1)
+	}
+
+	s.mu.Lock()
+	s.local = cands
+	s.relays = relays
+	s.serverErrs = errs
+	closed := s.closed
+	s.mu.Unlock()
+	for _, r := range relays {
+		r.setIncoming(func(conn net.Conn, _ netip.AddrPort) { s.routeRelayed(r, conn) })
+	}
+	if closed {
+		return ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if cfg.Mode == ModeRelayOnly && len(relays) == 0 {
+		return &ConnectError{Err: ErrNoPath, Servers: errs}
+	}
+	return nil
+}
+
+// detach hands a relay over to the connection Connect returns.
+func (s *Session) detach(r *relay) {
+	s.mu.Lock()
+	s.detached = r
+	s.mu.Unlock()
+	r.setIncoming(nil)
+}
