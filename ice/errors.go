@@ -105,7 +105,7 @@ func (e *ConnectError) Error() string {
 	b.WriteString("ice: connect: ")
 	b.WriteString(e.Err.Error())
 	if len(e.Paths) == 0 {
-		b.WriteString("; no path could be tried (no common address family, or no candidates)")
+		b.WriteString("; no candidate pair to try (no common address family, no candidates, or no relay)")
 	} else {
 		fmt.Fprintf(&b, "; tried %d path(s): ", len(e.Paths))
 		for i, p := range e.Paths {

@@ -224,7 +224,7 @@ func (p *path) onMessage(m *stun.Message) (done bool, err error) {
 var (
 	errUnexpected = errors.New("unexpected STUN message")
 	errIntegrity  = errors.New("MESSAGE-INTEGRITY mismatch")
-	errCredential = errors.New("USERNAME does not match the session")
+	errCredential = errors.New("the peer's check failed authentication (USERNAME or MESSAGE-INTEGRITY)")
 )
 
 // authenticate checks that a message from the peer names both ufrags and
@@ -357,10 +357,8 @@ func (p *path) failure(err error) *PathError {
 		pe.Reason, pe.Err = ReasonCanceled, nil
 	case errors.Is(err, errTURNUnreachable):
 		pe.Reason = ReasonTURNUnreachable
-	case errors.Is(err, errIntegrity):
+	case errors.Is(err, errIntegrity), errors.Is(err, errCredential):
 		pe.Reason = ReasonIntegrity
-	case errors.Is(err, errCredential):
-		pe.Reason = ReasonProtocol
 	case errors.Is(err, syscall.ECONNREFUSED):
 		pe.Reason = ReasonRefused
 	case errors.Is(err, syscall.ENETUNREACH), errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.EADDRNOTAVAIL), errors.Is(err, syscall.EAFNOSUPPORT):

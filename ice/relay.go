@@ -145,21 +145,24 @@ func allocate(ctx context.Context, cfg *Config, srv server) (*relay, error) {
 		res <- out
 	}()
 	var out result
+	abandoned := false
 	select {
 	case out = <-res:
 	case <-ctx.Done():
-		out.err = ctx.Err()
+		out.err, abandoned = ctx.Err(), true
 	}
 	if out.err != nil {
 		r.cancel()
 		ctrl.Close() // wakes the Listen loop
 		client.Close()
-		if ctx.Err() == nil {
-			<-res
+		if abandoned {
+			if late := <-res; late.err == nil {
+				allocated() // the allocation finished after all: release it
+			}
 		}
 		reason := ReasonTURN
 		switch {
-		case ctx.Err() != nil:
+		case abandoned:
 			reason = ReasonTimeout
 		case strings.Contains(out.err.Error(), "401"):
 			reason = ReasonTURNAuth

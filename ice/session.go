@@ -217,7 +217,7 @@ func (s *Session) gather(ctx context.Context) error {
 	}
 	if cfg.PortMapper != nil && cfg.Mode != ModeRelayOnly {
 		for _, c := range cands {
-			if c.TCPType != Passive || c.Addr.Addr().IsLoopback() {
+			if c.TCPType != Passive {
 				continue
 			}
 			wg.Add(1)
