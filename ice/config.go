@@ -230,5 +230,3 @@ func parseServer(s Server) (server, error) {
 	}
 	return sv, nil
 }
-
-func (s server) addr() string { return net.JoinHostPort(s.host, strconv.Itoa(s.port)) }
