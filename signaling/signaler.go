@@ -1,0 +1,596 @@
+package signaling
+
+import (
+	"context"
+	"crypto/ecdh"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/peerdrop/peerdrop/identity"
+)
+
+// Peer is a device this one exchanges messages with.
+type Peer struct {
+	Account identity.AccountID
+	Device  identity.DeviceID
+	Sealing *ecdh.PublicKey
+}
+
+// Config configures a Signaler. Durations state their zero-value defaults.
+type Config struct {
+	// Device is this device. Required.
+	Device *identity.Device
+	// Transport carries the items. Required.
+	Transport Transport
+	// Allow is the contact policy: requests from accounts for which it
+	// returns false are dropped (ReasonNotContact). Default: only accounts
+	// of watched peers.
+	Allow func(identity.AccountID) bool
+	// Window is how far a message's timestamp may be from now. Default: 2m.
+	Window time.Duration
+	// PollBudget is the number of mailbox gets per second the reader may
+	// spend on all watched peers together when idle. Default: 20.
+	PollBudget float64
+	// MinPoll and MaxPoll bound a peer's poll interval. Defaults: 200ms, 30s.
+	MinPoll, MaxPoll time.Duration
+	// ActiveFor keeps polling a peer at MinPoll after it sent a request.
+	// Default: 30s.
+	ActiveFor time.Duration
+	// AnswerPoll is how often a waiting request polls for its answer.
+	// Default: 50ms.
+	AnswerPoll time.Duration
+	// RequestTTL bounds how long a request is offered. Default: 60s.
+	RequestTTL time.Duration
+	// Republish is how often pending requests and answers are put again
+	// (DHT nodes come and go). Default: 5s.
+	Republish time.Duration
+	// Backlog is how many received requests wait for the application
+	// before new ones are dropped (ReasonOverload). Default: 64.
+	Backlog int
+	// Now is the clock. Default: time.Now.
+	Now func() time.Time
+	// Logger receives debug logs. Default: discard.
+	Logger *slog.Logger
+}
+
+func (c *Config) withDefaults() (Config, error) {
+	cfg := *c
+	if cfg.Device == nil || cfg.Transport == nil {
+		return cfg, errors.New("signaling: Config needs Device and Transport")
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	def(&cfg.Window, 2*time.Minute)
+	def(&cfg.MinPoll, 200*time.Millisecond)
+	def(&cfg.MaxPoll, 30*time.Second)
+	def(&cfg.ActiveFor, 30*time.Second)
+	def(&cfg.AnswerPoll, 50*time.Millisecond)
+	def(&cfg.RequestTTL, time.Minute)
+	def(&cfg.Republish, 5*time.Second)
+	if cfg.PollBudget == 0 {
+		cfg.PollBudget = 20
+	}
+	if cfg.Backlog == 0 {
+		cfg.Backlog = 64
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return cfg, nil
+}
+
+// Stats counts what a Signaler did.
+type Stats struct {
+	Dropped                         map[Reason]int64
+	RequestsSent, RequestsReceived  int64
+	AnswersSent, AnswersReceived    int64
+	Gets, Puts, GetErrors, PutFails int64
+}
+
+// Signaler sends sealed requests and answers through mailboxes and polls
+// the mailboxes of watched peers for requests to this device.
+type Signaler struct {
+	cfg      Config
+	me       *identity.Device
+	ctx      context.Context
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	incoming chan *Incoming
+
+	mu       sync.Mutex
+	peers    map[identity.DeviceID]*peerState
+	outboxes map[identity.DeviceID]*outbox
+	seen     map[MessageID]time.Time
+	lastSeq  int64
+
+	dropped                            [numReasons]atomic.Int64
+	reqSent, reqRecv, ansSent, ansRecv atomic.Int64
+	gets, puts, getErrs, putFails      atomic.Int64
+}
+
+type peerState struct {
+	Peer
+	in, out     ed25519.PrivateKey // mailboxes peer→me and me→peer
+	watched     bool
+	next        time.Time
+	activeUntil time.Time
+	polling     bool
+}
+
+// New starts a Signaler. Close stops it.
+func New(cfg *Config) (*Signaler, error) {
+	c, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	s := &Signaler{
+		cfg: c, me: c.Device,
+		incoming: make(chan *Incoming, c.Backlog),
+		peers:    make(map[identity.DeviceID]*peerState),
+		outboxes: make(map[identity.DeviceID]*outbox),
+		seen:     make(map[MessageID]time.Time),
+	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.wg.Add(1)
+	go s.pollLoop()
+	return s, nil
+}
+
+// Close stops polling and republishing and waits for every goroutine.
+func (s *Signaler) Close() error {
+	s.cancel()
+	s.wg.Wait()
+	return nil
+}
+
+// Incoming delivers requests to this device that passed every check.
+func (s *Signaler) Incoming() <-chan *Incoming { return s.incoming }
+
+// Watch starts polling a peer's mailbox for requests (a device of a
+// contact). Watching again updates the peer's sealing key.
+func (s *Signaler) Watch(p Peer) error {
+	ps, err := s.peer(p)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	ps.watched = true
+	s.mu.Unlock()
+	return nil
+}
+
+// Unwatch stops polling a peer.
+func (s *Signaler) Unwatch(dev identity.DeviceID) {
+	s.mu.Lock()
+	if ps := s.peers[dev]; ps != nil {
+		ps.watched = false
+	}
+	s.mu.Unlock()
+}
+
+func (s *Signaler) peer(p Peer) (*peerState, error) {
+	if p.Sealing == nil {
+		return nil, errors.New("signaling: peer without a sealing key")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if ps := s.peers[p.Device]; ps != nil && ps.Sealing.Equal(p.Sealing) && ps.Account == p.Account {
+		return ps, nil
+	}
+	in, err := mailboxKey(s.me, p.Sealing, p.Device, s.me.ID())
+	if err != nil {
+		return nil, err
+	}
+	out, err := mailboxKey(s.me, p.Sealing, s.me.ID(), p.Device)
+	if err != nil {
+		return nil, err
+	}
+	ps := &peerState{Peer: p, in: in, out: out}
+	if old := s.peers[p.Device]; old != nil {
+		ps.watched = old.watched
+	}
+	s.peers[p.Device] = ps
+	return ps, nil
+}
+
+// Stats returns the counters.
+func (s *Signaler) Stats() Stats {
+	st := Stats{Dropped: make(map[Reason]int64)}
+	for r := Reason(1); r < numReasons; r++ {
+		if n := s.dropped[r].Load(); n > 0 {
+			st.Dropped[r] = n
+		}
+	}
+	st.RequestsSent, st.RequestsReceived = s.reqSent.Load(), s.reqRecv.Load()
+	st.AnswersSent, st.AnswersReceived = s.ansSent.Load(), s.ansRecv.Load()
+	st.Gets, st.Puts, st.GetErrors, st.PutFails = s.gets.Load(), s.puts.Load(), s.getErrs.Load(), s.putFails.Load()
+	return st
+}
+
+func (s *Signaler) count(err error) {
+	var de *DropError
+	if errors.As(err, &de) {
+		s.dropped[de.Reason].Add(1)
+		s.cfg.Logger.Debug("dropped a message", "reason", de.Reason, "detail", de.Detail)
+	}
+}
+
+// nextSeq returns a BEP 44 seq above every one this process used: the
+// time in microseconds.
+func (s *Signaler) nextSeq() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	seq := max(s.cfg.Now().UnixMicro(), s.lastSeq+1)
+	s.lastSeq = seq
+	return seq
+}
+
+func (s *Signaler) put(ctx context.Context, it Item) error {
+	s.puts.Add(1)
+	err := s.cfg.Transport.Put(ctx, it)
+	if err != nil {
+		s.putFails.Add(1)
+	}
+	return err
+}
+
+func (s *Signaler) get(ctx context.Context, key ed25519.PrivateKey, salt []byte) (Item, error) {
+	var k [32]byte
+	copy(k[:], key.Public().(ed25519.PublicKey))
+	s.gets.Add(1)
+	it, err := s.cfg.Transport.Get(ctx, k, salt)
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		s.getErrs.Add(1)
+	}
+	if err == nil && (!it.Verify() || it.Key != k) {
+		return Item{}, ErrNotFound // a transport bug or a lie: ignore it
+	}
+	return it, err
+}
+
+// Request sends payload to the peer as a sealed request and waits for the
+// answer (republishing meanwhile) until ctx ends or RequestTTL passes.
+func (s *Signaler) Request(ctx context.Context, to Peer, payload []byte) (*Message, error) {
+	ps, err := s.peer(to)
+	if err != nil {
+		return nil, err
+	}
+	now := s.cfg.Now()
+	id := newMessageID()
+	sealed, err := seal(s.me, to.Device, to.Sealing, KindRequest, id, MessageID{}, now, payload)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTTL)
+	defer cancel()
+	stop := context.AfterFunc(s.ctx, cancel)
+	defer stop()
+
+	ob := s.outbox(ps)
+	ob.add(id, sealed)
+	defer func() {
+		ob.remove(id)
+		sctx, c := context.WithTimeout(context.Background(), 5*time.Second)
+		defer c()
+		_ = ob.sync(sctx, s)
+	}()
+	if err := ob.sync(ctx, s); err != nil {
+		return nil, fmt.Errorf("signaling: request to %s: %w", to.Device.Short(), err)
+	}
+	s.reqSent.Add(1)
+
+	poll := time.NewTicker(s.cfg.AnswerPoll)
+	defer poll.Stop()
+	republish := time.NewTicker(s.cfg.Republish)
+	defer republish.Stop()
+	salt := answerSalt(id)
+	for {
+		it, err := s.get(ctx, ps.in, salt)
+		if err == nil {
+			m, err := open(s.me, it.Value, s.cfg.Now(), s.cfg.Window)
+			switch {
+			case err != nil:
+				s.count(err)
+			case m.Kind != KindAnswer || m.ReplyTo != id:
+				s.count(drop(ReasonGarbled, "not the answer to %x", id[:4]))
+			case m.From.Device != to.Device || m.From.Account != to.Account:
+				s.count(drop(ReasonWrongSender, "answer from %s", m.From.Device.Short()))
+			default:
+				s.ansRecv.Add(1)
+				return m, nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("signaling: no answer from %s: %w", to.Device.Short(), ctx.Err())
+		case <-republish.C:
+			_ = ob.republish(ctx, s, id)
+		case <-poll.C:
+		}
+	}
+}
+
+// Incoming is a verified request waiting for the application.
+type Incoming struct {
+	Msg  *Message
+	From Peer
+	s    *Signaler
+}
+
+// Answer seals payload as the answer to the request and stores it where
+// the requester polls; it is republished in the background until the
+// request's TTL has passed.
+func (in *Incoming) Answer(ctx context.Context, payload []byte) error {
+	s := in.s
+	ps, err := s.peer(in.From)
+	if err != nil {
+		return err
+	}
+	sealed, err := seal(s.me, in.From.Device, in.From.Sealing, KindAnswer, newMessageID(), in.Msg.ID, s.cfg.Now(), payload)
+	if err != nil {
+		return err
+	}
+	it, err := signItem(ps.out, answerSalt(in.Msg.ID), s.nextSeq(), sealed)
+	if err != nil {
+		return err
+	}
+	if err := s.put(ctx, it); err != nil {
+		return fmt.Errorf("signaling: answer to %s: %w", in.From.Device.Short(), err)
+	}
+	s.ansSent.Add(1)
+	until := in.Msg.Time.Add(s.cfg.RequestTTL)
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		t := time.NewTicker(s.cfg.Republish)
+		defer t.Stop()
+		for s.cfg.Now().Before(until) {
+			select {
+			case <-s.ctx.Done():
+				return
+			case <-t.C:
+				ctx, cancel := context.WithTimeout(s.ctx, s.cfg.Republish)
+				_ = s.put(ctx, it)
+				cancel()
+			}
+		}
+	}()
+	return nil
+}
+
+// pollLoop polls watched peers when they are due, a few at a time.
+func (s *Signaler) pollLoop() {
+	defer s.wg.Done()
+	tick := time.NewTicker(max(s.cfg.MinPoll/4, 10*time.Millisecond))
+	defer tick.Stop()
+	sem := make(chan struct{}, 8)
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-tick.C:
+		}
+		now := s.cfg.Now()
+		s.mu.Lock()
+		n := 0
+		for _, ps := range s.peers {
+			if ps.watched {
+				n++
+			}
+		}
+		idle := time.Duration(float64(n) / s.cfg.PollBudget * float64(time.Second))
+		idle = min(max(idle, s.cfg.MinPoll), s.cfg.MaxPoll)
+		var due []*peerState
+		for _, ps := range s.peers {
+			if !ps.watched || ps.polling || now.Before(ps.next) {
+				continue
+			}
+			ps.polling = true
+			if now.Before(ps.activeUntil) {
+				ps.next = now.Add(s.cfg.MinPoll)
+			} else {
+				ps.next = now.Add(idle)
+			}
+			due = append(due, ps)
+		}
+		s.mu.Unlock()
+		for _, ps := range due {
+			select {
+			case sem <- struct{}{}:
+			case <-s.ctx.Done():
+				return
+			}
+			s.wg.Add(1)
+			go func() {
+				defer s.wg.Done()
+				defer func() { <-sem }()
+				s.pollPeer(ps)
+				s.mu.Lock()
+				ps.polling = false
+				s.mu.Unlock()
+			}()
+		}
+	}
+}
+
+// pollPeer reads the peer's request slots: "q0", then the next while the
+// previous held a message.
+func (s *Signaler) pollPeer(ps *peerState) {
+	ctx, cancel := context.WithTimeout(s.ctx, max(s.cfg.MinPoll, time.Second))
+	defer cancel()
+	for i := 0; i < requestSlots; i++ {
+		it, err := s.get(ctx, ps.in, slotSalts[i])
+		if err != nil || len(it.Value) == 0 {
+			return
+		}
+		s.receive(ps, it.Value)
+	}
+}
+
+func (s *Signaler) receive(ps *peerState, sealed []byte) {
+	now := s.cfg.Now()
+	m, err := open(s.me, sealed, now, s.cfg.Window)
+	if err != nil {
+		s.count(err)
+		return
+	}
+	if m.Kind != KindRequest {
+		s.count(drop(ReasonGarbled, "an answer in a request slot"))
+		return
+	}
+	if m.From.Device != ps.Device || m.From.Account != ps.Account {
+		s.count(drop(ReasonWrongSender, "from %s in the mailbox of %s", m.From.Device.Short(), ps.Device.Short()))
+		return
+	}
+	if !s.allowed(m.From.Account) {
+		s.count(drop(ReasonNotContact, "account %s", m.From.Account.Short()))
+		return
+	}
+	s.mu.Lock()
+	for id, exp := range s.seen {
+		if now.After(exp) {
+			delete(s.seen, id)
+		}
+	}
+	_, replay := s.seen[m.ID]
+	if !replay {
+		s.seen[m.ID] = m.Time.Add(2 * s.cfg.Window)
+		ps.activeUntil = now.Add(s.cfg.ActiveFor)
+	}
+	s.mu.Unlock()
+	if replay {
+		// Pending requests stay in their slot until answered: seeing one
+		// again is normal. It is counted, and never delivered twice.
+		s.dropped[ReasonReplayed].Add(1)
+		return
+	}
+	select {
+	case s.incoming <- &Incoming{Msg: m, From: ps.Peer, s: s}:
+		s.reqRecv.Add(1)
+	default:
+		s.count(drop(ReasonOverload, "backlog of %d full", s.cfg.Backlog))
+	}
+}
+
+func (s *Signaler) allowed(a identity.AccountID) bool {
+	if s.cfg.Allow != nil {
+		return s.cfg.Allow(a)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, ps := range s.peers {
+		if ps.watched && ps.Account == a {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Signaler) outbox(ps *peerState) *outbox {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ob := s.outboxes[ps.Device]
+	if ob == nil || !ob.key.Equal(ps.out) {
+		ob = &outbox{key: ps.out}
+		s.outboxes[ps.Device] = ob
+	}
+	return ob
+}
+
+// outbox keeps the pending requests to one peer in the lowest slots.
+type outbox struct {
+	key     ed25519.PrivateKey
+	mu      sync.Mutex // serializes syncs
+	pending []pendingReq
+	slots   [requestSlots]slotState
+}
+
+type pendingReq struct {
+	id     MessageID
+	sealed []byte
+}
+
+type slotState struct {
+	used bool      // ever written by this process
+	id   MessageID // zero: tombstone
+	item Item
+}
+
+func (o *outbox) add(id MessageID, sealed []byte) {
+	o.mu.Lock()
+	o.pending = append(o.pending, pendingReq{id, sealed})
+	o.mu.Unlock()
+}
+
+func (o *outbox) remove(id MessageID) {
+	o.mu.Lock()
+	for i, p := range o.pending {
+		if p.id == id {
+			o.pending = append(o.pending[:i], o.pending[i+1:]...)
+			break
+		}
+	}
+	o.mu.Unlock()
+}
+
+// sync writes every slot whose content differs from what it should hold:
+// pending[i] in slot i, a tombstone in the first slot after them.
+func (o *outbox) sync(ctx context.Context, s *Signaler) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	var firstErr error
+	for i := 0; i < requestSlots; i++ {
+		var want MessageID
+		var value []byte
+		switch {
+		case i < len(o.pending):
+			want, value = o.pending[i].id, o.pending[i].sealed
+		case i == len(o.pending) && o.slots[i].used && o.slots[i].id != (MessageID{}):
+			// tombstone: an empty value ends the reader's chain here
+		default:
+			continue
+		}
+		if o.slots[i].used && o.slots[i].id == want {
+			continue
+		}
+		it, err := signItem(o.key, slotSalts[i], s.nextSeq(), value)
+		if err != nil {
+			return err
+		}
+		if err := s.put(ctx, it); err != nil {
+			if firstErr == nil {
+				firstErr = err
+			}
+			continue
+		}
+		o.slots[i] = slotState{used: true, id: want, item: it}
+	}
+	return firstErr
+}
+
+// republish puts the slot holding id again, unchanged.
+func (o *outbox) republish(ctx context.Context, s *Signaler, id MessageID) error {
+	o.mu.Lock()
+	var it *Item
+	for i := range o.slots {
+		if o.slots[i].used && o.slots[i].id == id {
+			it = &o.slots[i].item
+		}
+	}
+	o.mu.Unlock()
+	if it == nil {
+		return o.sync(ctx, s) // still waiting for a slot, or its put failed
+	}
+	return s.put(ctx, *it)
+}
