@@ -1,0 +1,454 @@
+package signaling
+
+import (
+	"context"
+	"crypto/sha1"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/anacrolix/dht/v2"
+	"github.com/anacrolix/dht/v2/bep44"
+	"github.com/anacrolix/dht/v2/exts/getput"
+	k_nearest_nodes "github.com/anacrolix/dht/v2/k-nearest-nodes"
+	"github.com/anacrolix/dht/v2/krpc"
+	"github.com/anacrolix/dht/v2/traversal"
+	alog "github.com/anacrolix/log"
+	"github.com/anacrolix/torrent/bencode"
+	"golang.org/x/time/rate"
+)
+
+// DHTConfig configures a DHT node. The zero value is a node on an
+// ephemeral UDP port of every interface that knows no other node: safe
+// offline, useful once given bootstrap addresses or LAN discovery.
+type DHTConfig struct {
+	// Listen is the UDP address. Default: 0.0.0.0:0.
+	Listen netip.AddrPort
+	// Bootstrap are the nodes to start from. Default: none.
+	Bootstrap []netip.AddrPort
+	// Global adds the public mainline DHT routers (router.bittorrent.com
+	// and friends) to Bootstrap. Default: false; nothing leaves the local
+	// network unless a user asks.
+	Global bool
+	// StateFile keeps the routing table across restarts (written on Close,
+	// read on start). Default: none.
+	StateFile string
+	// Exp is how long this node keeps an item after its last put.
+	// Default: 2h.
+	Exp time.Duration
+	// MaxItems bounds the items this node stores; the oldest go first.
+	// Default: 10000.
+	MaxItems int
+	// PerSource bounds the distinct items one source IP may have stored
+	// here within Exp. Default: 64.
+	PerSource int
+	// SendRate and SendBurst limit this node's outgoing packets. Defaults:
+	// 500/s, 100. (anacrolix/dht's default limiter is shared by every node
+	// of the process at 25/s.)
+	SendRate  float64
+	SendBurst int
+	// Logger receives debug logs. Default: discard.
+	Logger *slog.Logger
+}
+
+// DHTStats counts a node's work.
+type DHTStats struct {
+	Nodes, GoodNodes int
+	PacketsSent      int64
+	PutsStored       int64 // puts accepted by at least one node
+	PutsFailed       int64
+	PutReplies       int64 // nodes that accepted a put, summed
+	Gets             int64
+	QueriesDropped   int64 // hostile or over quota
+	StoredItems      int
+}
+
+// DHT is a hardened anacrolix/dht node that implements Transport.
+type DHT struct {
+	cfg   DHTConfig
+	srv   *dht.Server
+	conn  *countingConn
+	store *boundedStore
+	log   *slog.Logger
+	once  sync.Once
+
+	quotaMu sync.Mutex
+	quota   map[netip.Addr]map[[20]byte]time.Time
+
+	putsOK, putsFailed, putReplies, gets, dropped atomic.Int64
+}
+
+// NewDHT starts a node. It does not bootstrap: call Bootstrap.
+func NewDHT(cfg *DHTConfig) (*DHT, error) {
+	var c DHTConfig
+	if cfg != nil {
+		c = *cfg
+	}
+	if !c.Listen.IsValid() {
+		c.Listen = netip.AddrPortFrom(netip.IPv4Unspecified(), 0)
+	}
+	if c.Exp == 0 {
+		c.Exp = 2 * time.Hour
+	}
+	if c.MaxItems == 0 {
+		c.MaxItems = 10000
+	}
+	if c.PerSource == 0 {
+		c.PerSource = 64
+	}
+	if c.SendRate == 0 {
+		c.SendRate = 500
+	}
+	if c.SendBurst == 0 {
+		c.SendBurst = 100
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	pc, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(c.Listen))
+	if err != nil {
+		return nil, fmt.Errorf("signaling: dht listen %s: %w", c.Listen, err)
+	}
+	d := &DHT{cfg: c, conn: &countingConn{UDPConn: pc}, log: c.Logger,
+		store: newBoundedStore(c.MaxItems), quota: make(map[netip.Addr]map[[20]byte]time.Time)}
+	boot := append([]netip.AddrPort(nil), c.Bootstrap...)
+	sc := &dht.ServerConfig{
+		Conn:       d.conn,
+		NoSecurity: true,
+		StartingNodes: func() ([]dht.Addr, error) {
+			addrs := make([]dht.Addr, 0, len(boot))
+			for _, a := range boot {
+				addrs = append(addrs, dht.NewAddr(net.UDPAddrFromAddrPort(a)))
+			}
+			if c.Global {
+				g, err := dht.GlobalBootstrapAddrs("udp")
+				if err == nil {
+					addrs = append(addrs, g...)
+				}
+			}
+			return addrs, nil
+		},
+		Store:       d.store,
+		Exp:         c.Exp,
+		SendLimiter: rate.NewLimiter(rate.Limit(c.SendRate), c.SendBurst),
+		DefaultWant: []krpc.Want{krpc.WantNodes},
+		OnQuery:     d.onQuery,
+		Logger:      alog.Default.FilterLevel(alog.Critical),
+		QueryResendDelay: func() time.Duration {
+			return 500 * time.Millisecond
+		},
+	}
+	if d.isIPv6() {
+		sc.DefaultWant = []krpc.Want{krpc.WantNodes, krpc.WantNodes6}
+	}
+	srv, err := dht.NewServer(sc)
+	if err != nil {
+		pc.Close()
+		return nil, err
+	}
+	d.srv = srv
+	if c.StateFile != "" {
+		if n, err := srv.AddNodesFromFile(c.StateFile); err == nil {
+			d.log.Debug("routing table restored", "nodes", n)
+		} else if !errors.Is(err, os.ErrNotExist) {
+			d.log.Debug("routing table not restored", "err", err)
+		}
+	}
+	return d, nil
+}
+
+func (d *DHT) isIPv6() bool { return d.cfg.Listen.Addr().Is6() && !d.cfg.Listen.Addr().Is4In6() }
+
+// Addr is the node's UDP address.
+func (d *DHT) Addr() netip.AddrPort { return d.conn.LocalAddr().(*net.UDPAddr).AddrPort() }
+
+// ID is the node's DHT ID.
+func (d *DHT) ID() [20]byte { return d.srv.ID() }
+
+// Bootstrap fills the routing table from the bootstrap nodes and the
+// nodes already known. With nothing to start from it returns at once
+// (anacrolix/dht would leak a goroutine).
+func (d *DHT) Bootstrap(ctx context.Context) error {
+	if len(d.cfg.Bootstrap) == 0 && !d.cfg.Global && d.srv.NumNodes() == 0 {
+		return nil
+	}
+	_, err := d.srv.BootstrapContext(ctx)
+	return err
+}
+
+// AddNode pings addr and adds it to the routing table if it answers.
+func (d *DHT) AddNode(ctx context.Context, addr netip.AddrPort) error {
+	res := d.srv.Ping(net.UDPAddrFromAddrPort(addr))
+	return res.Err
+}
+
+// Close saves the routing table (if configured), stops the node and closes
+// its socket.
+func (d *DHT) Close() error {
+	d.once.Do(func() {
+		if d.cfg.StateFile != "" {
+			if nodes := d.srv.Nodes(); len(nodes) > 0 {
+				tmp := d.cfg.StateFile + ".tmp"
+				if err := dht.WriteNodesToFile(nodes, tmp); err == nil {
+					_ = os.Rename(tmp, d.cfg.StateFile)
+				}
+			}
+		}
+		d.srv.Close()
+		// anacrolix closes the socket in a goroutine; close it now, so the
+		// port is free when Close returns.
+		d.conn.UDPConn.Close()
+	})
+	return nil
+}
+
+// Stats returns the node's counters.
+func (d *DHT) Stats() DHTStats {
+	st := d.srv.Stats()
+	return DHTStats{
+		Nodes: st.Nodes, GoodNodes: st.GoodNodes,
+		PacketsSent: d.conn.sent.Load(),
+		PutsStored:  d.putsOK.Load(), PutsFailed: d.putsFailed.Load(), PutReplies: d.putReplies.Load(),
+		Gets: d.gets.Load(), QueriesDropped: d.dropped.Load(), StoredItems: d.store.len(),
+	}
+}
+
+// onQuery runs (under the server's lock) before anacrolix/dht handles a
+// query. It fixes or refuses what the library mishandles:
+//   - a query with no arguments dictionary crashes the handlers: dropped;
+//   - find_node and get answer with nodes closest to InfoHash, not Target:
+//     Target is copied into InfoHash;
+//   - replies to IPv4 sources would list IPv4 nodes twice ("nodes" and
+//     IPv4-mapped in "nodes6"): n6 is removed from their want;
+//   - a source IP may store at most PerSource distinct items per Exp.
+func (d *DHT) onQuery(m *krpc.Msg, src net.Addr) bool {
+	if m.A == nil {
+		d.dropped.Add(1)
+		return false
+	}
+	switch m.Q {
+	case "find_node", "get":
+		m.A.InfoHash = m.A.Target
+	}
+	ip := addrIP(src)
+	if ip.Is4() {
+		want := m.A.Want[:0:0]
+		for _, w := range m.A.Want {
+			if w != krpc.WantNodes6 {
+				want = append(want, w)
+			}
+		}
+		m.A.Want = want
+	}
+	if m.Q == "put" && !d.allowPut(ip, m.A) {
+		d.dropped.Add(1)
+		return false
+	}
+	return true
+}
+
+func (d *DHT) allowPut(ip netip.Addr, a *krpc.MsgArgs) bool {
+	target := sha1.Sum(append(a.K[:], a.Salt...))
+	now := time.Now()
+	d.quotaMu.Lock()
+	defer d.quotaMu.Unlock()
+	if len(d.quota) > 4*d.cfg.MaxItems { // many sources: forget expired entries
+		for k, m := range d.quota {
+			for t, exp := range m {
+				if now.After(exp) {
+					delete(m, t)
+				}
+			}
+			if len(m) == 0 {
+				delete(d.quota, k)
+			}
+		}
+	}
+	m := d.quota[ip]
+	if m == nil {
+		m = make(map[[20]byte]time.Time)
+		d.quota[ip] = m
+	}
+	if _, ok := m[target]; !ok && len(m) >= d.cfg.PerSource {
+		for t, exp := range m {
+			if now.After(exp) {
+				delete(m, t)
+			}
+		}
+		if len(m) >= d.cfg.PerSource {
+			return false
+		}
+	}
+	m[target] = now.Add(d.cfg.Exp)
+	return true
+}
+
+// Put implements Transport: a get traversal collects write tokens from the
+// nodes closest to the target, then each is asked to store the item. It
+// fails with ErrNotStored when no node accepted it (anacrolix's
+// getput.Put reports success either way).
+func (d *DHT) Put(ctx context.Context, it Item) error {
+	if !it.Verify() {
+		return fmt.Errorf("%w: invalid item", ErrNotStored)
+	}
+	target := it.Target()
+	op := traversal.Start(traversal.OperationInput{
+		Alpha:  3,
+		Target: target,
+		DoQuery: func(ctx context.Context, addr krpc.NodeAddr) traversal.QueryResult {
+			res := d.srv.Get(ctx, dht.NewAddr(addr.UDP()), target, nil, dht.QueryRateLimiting{})
+			tqr := res.TraversalQueryResult(addr)
+			tqr.ClosestData, _ = tqr.ClosestData.(string)
+			if tqr.ClosestData == nil {
+				tqr.ResponseFrom = nil
+			}
+			return tqr
+		},
+		NodeFilter: d.srv.TraversalNodeFilter,
+	})
+	nodes, err := d.srv.TraversalStartingNodes()
+	if err != nil {
+		op.Stop()
+		return fmt.Errorf("%w: no nodes known", ErrNotStored)
+	}
+	op.AddNodes(nodes)
+	select {
+	case <-op.Stalled():
+	case <-ctx.Done():
+	}
+	op.Stop()
+	<-op.Stopped()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	put := bep44.Put{V: it.Value, K: &it.Key, Salt: it.Salt, Sig: it.Sig, Seq: it.Seq}
+	var ok atomic.Int64
+	var wg sync.WaitGroup
+	op.Closest().Range(func(e k_nearest_nodes.Elem) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res := d.srv.Put(ctx, dht.NewAddr(e.Addr.UDP()), put, e.Data.(string), dht.QueryRateLimiting{})
+			if res.ToError() == nil {
+				ok.Add(1)
+			}
+		}()
+	})
+	wg.Wait()
+	d.putReplies.Add(ok.Load())
+	if ok.Load() == 0 {
+		d.putsFailed.Add(1)
+		return ErrNotStored
+	}
+	d.putsOK.Add(1)
+	return nil
+}
+
+// Get implements Transport.
+func (d *DHT) Get(ctx context.Context, key [32]byte, salt []byte) (Item, error) {
+	d.gets.Add(1)
+	target := Target(key, salt)
+	res, _, err := getput.Get(ctx, target, d.srv, nil, salt)
+	if err != nil {
+		if ctx.Err() != nil {
+			return Item{}, ctx.Err()
+		}
+		return Item{}, ErrNotFound
+	}
+	if !res.Mutable {
+		return Item{}, ErrNotFound
+	}
+	var v []byte
+	if err := bencode.Unmarshal(res.V, &v); err != nil {
+		return Item{}, ErrNotFound
+	}
+	it := Item{Key: key, Salt: append([]byte(nil), salt...), Seq: res.Seq, Value: v, Sig: res.Sig}
+	if !it.Verify() {
+		return Item{}, ErrNotFound
+	}
+	return it, nil
+}
+
+func addrIP(a net.Addr) netip.Addr {
+	if u, ok := a.(*net.UDPAddr); ok {
+		ip, _ := netip.AddrFromSlice(u.IP)
+		return ip.Unmap()
+	}
+	return netip.Addr{}
+}
+
+// countingConn counts packets sent.
+type countingConn struct {
+	*net.UDPConn
+	sent atomic.Int64
+}
+
+func (c *countingConn) WriteTo(b []byte, addr net.Addr) (int, error) {
+	c.sent.Add(1)
+	return c.UDPConn.WriteTo(b, addr)
+}
+
+// boundedStore is a bep44.Store that keeps at most max items, evicting
+// the oldest put first (anacrolix's memory store never evicts).
+type boundedStore struct {
+	mu    sync.Mutex
+	max   int
+	items map[bep44.Target]*bep44.Item
+	order []bep44.Target
+}
+
+func newBoundedStore(max int) *boundedStore {
+	return &boundedStore{max: max, items: make(map[bep44.Target]*bep44.Item)}
+}
+
+func (s *boundedStore) Put(i *bep44.Item) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t := i.Target()
+	if _, ok := s.items[t]; !ok {
+		for len(s.items) >= s.max && len(s.order) > 0 {
+			delete(s.items, s.order[0])
+			s.order = s.order[1:]
+		}
+		s.order = append(s.order, t)
+	}
+	s.items[t] = i
+	if len(s.order) > 2*s.max { // drop targets deleted on expiry
+		live := s.order[:0]
+		for _, t := range s.order {
+			if _, ok := s.items[t]; ok {
+				live = append(live, t)
+			}
+		}
+		s.order = live
+	}
+	return nil
+}
+
+func (s *boundedStore) Get(t bep44.Target) (*bep44.Item, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if i, ok := s.items[t]; ok {
+		return i, nil
+	}
+	return nil, bep44.ErrItemNotFound
+}
+
+func (s *boundedStore) Del(t bep44.Target) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.items, t)
+	return nil
+}
+
+func (s *boundedStore) len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.items)
+}
