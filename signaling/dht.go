@@ -45,8 +45,9 @@ type DHTConfig struct {
 	// MaxItems bounds the items this node stores; the oldest go first.
 	// Default: 10000.
 	MaxItems int
-	// PerSource bounds the distinct items one source IP may have stored
-	// here within Exp. Default: 64.
+	// PerSource bounds the distinct items one source (IP and port) may
+	// have stored here within Exp; one IP may store 8 times as many (many
+	// devices share a NAT). Default: 512.
 	PerSource int
 	// SendRate and SendBurst limit this node's outgoing packets. Defaults:
 	// 500/s, 100. (anacrolix/dht's default limiter is shared by every node
@@ -79,7 +80,8 @@ type DHT struct {
 	once  sync.Once
 
 	quotaMu sync.Mutex
-	quota   map[netip.Addr]map[[20]byte]time.Time
+	quota   map[netip.AddrPort]map[[20]byte]time.Time
+	perIP   map[netip.Addr]int
 
 	putsOK, putsFailed, putReplies, gets, dropped atomic.Int64
 }
@@ -100,7 +102,7 @@ func NewDHT(cfg *DHTConfig) (*DHT, error) {
 		c.MaxItems = 10000
 	}
 	if c.PerSource == 0 {
-		c.PerSource = 64
+		c.PerSource = 512
 	}
 	if c.SendRate == 0 {
 		c.SendRate = 500
@@ -116,7 +118,7 @@ func NewDHT(cfg *DHTConfig) (*DHT, error) {
 		return nil, fmt.Errorf("signaling: dht listen %s: %w", c.Listen, err)
 	}
 	d := &DHT{cfg: c, conn: &countingConn{UDPConn: pc}, log: c.Logger,
-		store: newBoundedStore(c.MaxItems), quota: make(map[netip.Addr]map[[20]byte]time.Time)}
+		store: newBoundedStore(c.MaxItems), quota: make(map[netip.AddrPort]map[[20]byte]time.Time), perIP: make(map[netip.Addr]int)}
 	boot := append([]netip.AddrPort(nil), c.Bootstrap...)
 	sc := &dht.ServerConfig{
 		Conn:       d.conn,
@@ -236,7 +238,7 @@ func (d *DHT) onQuery(m *krpc.Msg, src net.Addr) bool {
 	case "find_node", "get":
 		m.A.InfoHash = m.A.Target
 	}
-	ip := addrIP(src)
+	ip := addrIP(src).Addr()
 	if ip.Is4() {
 		want := m.A.Want[:0:0]
 		for _, w := range m.A.Want {
@@ -246,47 +248,53 @@ func (d *DHT) onQuery(m *krpc.Msg, src net.Addr) bool {
 		}
 		m.A.Want = want
 	}
-	if m.Q == "put" && !d.allowPut(ip, m.A) {
+	if m.Q == "put" && !d.allowPut(addrIP(src), m.A) {
 		d.dropped.Add(1)
 		return false
 	}
 	return true
 }
 
-func (d *DHT) allowPut(ip netip.Addr, a *krpc.MsgArgs) bool {
+func (d *DHT) allowPut(src netip.AddrPort, a *krpc.MsgArgs) bool {
 	target := sha1.Sum(append(a.K[:], a.Salt...))
 	now := time.Now()
 	d.quotaMu.Lock()
 	defer d.quotaMu.Unlock()
-	if len(d.quota) > 4*d.cfg.MaxItems { // many sources: forget expired entries
-		for k, m := range d.quota {
-			for t, exp := range m {
-				if now.After(exp) {
-					delete(m, t)
-				}
-			}
-			if len(m) == 0 {
-				delete(d.quota, k)
-			}
-		}
+	m := d.quota[src]
+	if _, ok := m[target]; ok {
+		m[target] = now.Add(d.cfg.Exp) // an update of an item it already has
+		return true
 	}
-	m := d.quota[ip]
-	if m == nil {
-		m = make(map[[20]byte]time.Time)
-		d.quota[ip] = m
-	}
-	if _, ok := m[target]; !ok && len(m) >= d.cfg.PerSource {
-		for t, exp := range m {
-			if now.After(exp) {
-				delete(m, t)
-			}
-		}
-		if len(m) >= d.cfg.PerSource {
+	if len(m) >= d.cfg.PerSource || d.perIP[src.Addr()] >= 8*d.cfg.PerSource {
+		d.expireQuota(now)
+		m = d.quota[src]
+		if len(m) >= d.cfg.PerSource || d.perIP[src.Addr()] >= 8*d.cfg.PerSource {
 			return false
 		}
 	}
+	if m == nil {
+		m = make(map[[20]byte]time.Time)
+		d.quota[src] = m
+	}
 	m[target] = now.Add(d.cfg.Exp)
+	d.perIP[src.Addr()]++
 	return true
+}
+
+func (d *DHT) expireQuota(now time.Time) {
+	for src, m := range d.quota {
+		for t, exp := range m {
+			if now.After(exp) {
+				delete(m, t)
+				if d.perIP[src.Addr()]--; d.perIP[src.Addr()] <= 0 {
+					delete(d.perIP, src.Addr())
+				}
+			}
+		}
+		if len(m) == 0 {
+			delete(d.quota, src)
+		}
+	}
 }
 
 // Put implements Transport: a get traversal collects write tokens from the
@@ -375,12 +383,12 @@ func (d *DHT) Get(ctx context.Context, key [32]byte, salt []byte) (Item, error) 
 	return it, nil
 }
 
-func addrIP(a net.Addr) netip.Addr {
+func addrIP(a net.Addr) netip.AddrPort {
 	if u, ok := a.(*net.UDPAddr); ok {
 		ip, _ := netip.AddrFromSlice(u.IP)
-		return ip.Unmap()
+		return netip.AddrPortFrom(ip.Unmap(), uint16(u.Port))
 	}
-	return netip.Addr{}
+	return netip.AddrPort{}
 }
 
 // countingConn counts packets sent.

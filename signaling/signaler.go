@@ -34,9 +34,11 @@ type Config struct {
 	// Window is how far a message's timestamp may be from now. Default: 2m.
 	Window time.Duration
 	// PollBudget is the number of mailbox gets per second the reader may
-	// spend on all watched peers together when idle. Default: 20.
+	// spend on all watched peers together when idle. Default: 10 (one
+	// watched device is polled every MinPoll, ten every second, a hundred
+	// every 10 s). Mobile apps lower it in the background.
 	PollBudget float64
-	// MinPoll and MaxPoll bound a peer's poll interval. Defaults: 200ms, 30s.
+	// MinPoll and MaxPoll bound a peer's poll interval. Defaults: 100ms, 30s.
 	MinPoll, MaxPoll time.Duration
 	// ActiveFor keeps polling a peer at MinPoll after it sent a request.
 	// Default: 30s.
@@ -69,14 +71,14 @@ func (c *Config) withDefaults() (Config, error) {
 		}
 	}
 	def(&cfg.Window, 2*time.Minute)
-	def(&cfg.MinPoll, 200*time.Millisecond)
+	def(&cfg.MinPoll, 100*time.Millisecond)
 	def(&cfg.MaxPoll, 30*time.Second)
 	def(&cfg.ActiveFor, 30*time.Second)
 	def(&cfg.AnswerPoll, 50*time.Millisecond)
 	def(&cfg.RequestTTL, time.Minute)
 	def(&cfg.Republish, 5*time.Second)
 	if cfg.PollBudget == 0 {
-		cfg.PollBudget = 20
+		cfg.PollBudget = 10
 	}
 	if cfg.Backlog == 0 {
 		cfg.Backlog = 64
