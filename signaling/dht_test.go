@@ -242,7 +242,6 @@ func TestHostileKRPC(t *testing.T) {
 		}
 	}
 	// Still alive and answering.
-	var err error
 	for try := 0; try < 10; try++ { // replies are rate-limited: wait for the limiter
 		time.Sleep(200 * time.Millisecond)
 		if err = nodes[0].srv.Ping(target).Err; err == nil {
