@@ -158,19 +158,7 @@ func (a *Agent) acceptLoop(ln *net.TCPListener) {
 // route reads the first frame of an incoming connection and hands it to the
 // session its USERNAME names. Anything else is closed without an answer.
 func (a *Agent) route(conn net.Conn) {
-	_ = conn.SetReadDeadline(time.Now().Add(a.cfg.CheckTimeout))
-	var buf [maxFrame]byte
-	frame, err := readFrame(conn, &buf)
-	if err != nil {
-		conn.Close()
-		return
-	}
-	m, err := decodeMessage(frame)
-	if err != nil || m.Type != stun.BindingRequest {
-		conn.Close()
-		return
-	}
-	req, err := parseRequest(m)
+	req, err := readFirstCheck(conn, a.cfg.CheckTimeout)
 	if err != nil {
 		conn.Close()
 		return
@@ -184,6 +172,26 @@ func (a *Agent) route(conn net.Conn) {
 		return
 	}
 	s.deliver(conn, req, nil)
+}
+
+// readFirstCheck reads and parses the first frame of an incoming
+// connection, which must be a Binding request (integrity is the session's
+// to check).
+func readFirstCheck(conn net.Conn, timeout time.Duration) (request, error) {
+	_ = conn.SetReadDeadline(time.Now().Add(timeout))
+	var buf [maxFrame]byte
+	frame, err := readFrame(conn, &buf)
+	if err != nil {
+		return request{}, err
+	}
+	m, err := decodeMessage(frame)
+	if err != nil {
+		return request{}, err
+	}
+	if m.Type != stun.BindingRequest {
+		return request{}, errUnexpected
+	}
+	return parseRequest(m)
 }
 
 func (a *Agent) register(s *Session) error {

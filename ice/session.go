@@ -10,9 +10,6 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"time"
-
-	"github.com/pion/stun"
 )
 
 // maxPending bounds incoming connections that arrive before Connect.
@@ -147,19 +144,7 @@ func (s *Session) routeRelayed(r *relay, conn net.Conn) {
 	s.mu.Unlock()
 	go func() {
 		defer s.wg.Done()
-		_ = conn.SetReadDeadline(time.Now().Add(s.cfg.CheckTimeout))
-		var buf [maxFrame]byte
-		frame, err := readFrame(conn, &buf)
-		if err != nil {
-			conn.Close()
-			return
-		}
-		m, err := decodeMessage(frame)
-		if err != nil || m.Type != stun.BindingRequest {
-			conn.Close()
-			return
-		}
-		req, err := parseRequest(m)
+		req, err := readFirstCheck(conn, s.cfg.CheckTimeout)
 		if err != nil || req.localUfrag != s.ufrag {
 			conn.Close()
 			return
