@@ -289,15 +289,7 @@ func onePair(ctx context.Context, a, b *Agent, aCtrl bool) error {
 		return err
 	}
 	defer sb.Close()
-	var cb *Conn
-	var errB error
-	done := make(chan struct{})
-	go func() {
-		cb, errB = sb.Connect(ctx, sa.Description())
-		close(done)
-	}()
-	ca, errA := sa.Connect(ctx, sb.Description())
-	<-done
+	ca, cb, errA, errB := connectBoth(ctx, sa, sb, sa.Description(), sb.Description())
 	if ca != nil {
 		defer ca.Close()
 	}
@@ -339,15 +331,7 @@ func TestConnNettest(t *testing.T) {
 			sa.Close()
 			return nil, nil, nil, err
 		}
-		var cb *Conn
-		var errB error
-		done := make(chan struct{})
-		go func() {
-			cb, errB = sb.Connect(ctx, sa.Description())
-			close(done)
-		}()
-		ca, errA := sa.Connect(ctx, sb.Description())
-		<-done
+		ca, cb, errA, errB := connectBoth(ctx, sa, sb, sa.Description(), sb.Description())
 		if err := errors.Join(errA, errB); err != nil {
 			sa.Close()
 			sb.Close()

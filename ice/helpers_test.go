@@ -68,19 +68,26 @@ func connectPair(t testing.TB, ctx context.Context, a, b *Agent, aCtrl, bCtrl bo
 	if mutate != nil {
 		mutate(&db, &da)
 	}
-	done := make(chan struct{})
-	go func() {
-		sb.conn, sb.err = sb.sess.Connect(ctx, da)
-		close(done)
-	}()
-	sa.conn, sa.err = sa.sess.Connect(ctx, db)
-	<-done
+	sa.conn, sb.conn, sa.err, sb.err = connectBoth(ctx, sa.sess, sb.sess, da, db)
 	for _, s := range []*side{sa, sb} {
 		if s.conn != nil {
 			t.Cleanup(func() { s.conn.Close() })
 		}
 	}
 	return sa, sb
+}
+
+// connectBoth runs Connect on both sessions at once, as two devices do:
+// sa with B's description db, sb with A's description da.
+func connectBoth(ctx context.Context, sa, sb *Session, da, db Description) (ca, cb *Conn, errA, errB error) {
+	done := make(chan struct{})
+	go func() {
+		cb, errB = sb.Connect(ctx, da)
+		close(done)
+	}()
+	ca, errA = sa.Connect(ctx, db)
+	<-done
+	return ca, cb, errA, errB
 }
 
 // roundTrip passes a description through its text form, as signaling does.
