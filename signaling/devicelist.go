@@ -27,10 +27,17 @@ import (
 //	    32 X25519 sealing key
 //	    8  certificate NotAfter, Unix seconds
 //	    1  name length l (≤ 32), then l bytes of UTF-8 name
+//	then 1  revoked count r (≤ MaxRevoked)
+//	    r × 8 first bytes of a revoked device ID
+//
+// The full list (8 devices with 32-byte names and 8 revocations) is 915
+// bytes, inside the 1000 a BEP 44 value allows.
 const (
 	MaxDevices       = 8
+	MaxRevoked       = 8
 	maxDeviceName    = 32
 	deviceListFormat = 1
+	revokedPrefix    = 8
 )
 
 var deviceListSalt = []byte("peerdrop-devices-v1")
@@ -53,6 +60,30 @@ type DeviceList struct {
 	Account identity.AccountID
 	Updated time.Time
 	Devices []DeviceEntry
+	// Revoked holds the first 8 bytes of the IDs of the latest revoked
+	// devices (at most MaxRevoked), so the account's other devices do not
+	// add them back and a revoked device learns it was revoked.
+	Revoked [][revokedPrefix]byte
+}
+
+// IsRevoked reports whether the list revokes the device.
+func (l *DeviceList) IsRevoked(id identity.DeviceID) bool {
+	for _, r := range l.Revoked {
+		if [revokedPrefix]byte(id[:revokedPrefix]) == r {
+			return true
+		}
+	}
+	return false
+}
+
+// Entry returns the list's entry for a device.
+func (l *DeviceList) Entry(id identity.DeviceID) (DeviceEntry, bool) {
+	for _, d := range l.Devices {
+		if d.Device == id {
+			return d, true
+		}
+	}
+	return DeviceEntry{}, false
 }
 
 // EntryFor returns the list entry of a device of this process.
@@ -64,6 +95,9 @@ func EntryFor(d *identity.Device, name string) DeviceEntry {
 func (l *DeviceList) marshal() ([]byte, error) {
 	if len(l.Devices) > MaxDevices {
 		return nil, fmt.Errorf("%w: %d devices, limit %d", ErrTooLarge, len(l.Devices), MaxDevices)
+	}
+	if len(l.Revoked) > MaxRevoked {
+		return nil, fmt.Errorf("%w: %d revoked devices, limit %d", ErrTooLarge, len(l.Revoked), MaxRevoked)
 	}
 	b := []byte{deviceListFormat}
 	b = binary.BigEndian.AppendUint64(b, uint64(l.Updated.UnixMilli()))
@@ -78,6 +112,10 @@ func (l *DeviceList) marshal() ([]byte, error) {
 		b = binary.BigEndian.AppendUint64(b, uint64(d.NotAfter.Unix()))
 		b = append(b, byte(len(name)))
 		b = append(b, name...)
+	}
+	b = append(b, byte(len(l.Revoked)))
+	for _, r := range l.Revoked {
+		b = append(b, r[:]...)
 	}
 	return b, nil
 }
@@ -115,6 +153,13 @@ func parseDeviceList(account identity.AccountID, b []byte) (*DeviceList, error) 
 		b = b[73+nameLen:]
 		list.Devices = append(list.Devices, e)
 	}
+	if len(b) < 1 || int(b[0]) > MaxRevoked || len(b) < 1+int(b[0])*revokedPrefix {
+		return bad("revoked section")
+	}
+	for i := 0; i < int(b[0]); i++ {
+		list.Revoked = append(list.Revoked, [revokedPrefix]byte(b[1+i*revokedPrefix:]))
+	}
+	b = b[1+len(list.Revoked)*revokedPrefix:]
 	if len(b) != 0 {
 		return bad("%d trailing bytes", len(b))
 	}
@@ -143,7 +188,7 @@ func PublishDeviceList(ctx context.Context, t Transport, acct *identity.Account,
 }
 
 // LookupDeviceList finds and verifies an account's device list. Devices
-// whose certificate has expired are left out.
+// whose certificate has expired, or that the list revokes, are left out.
 func LookupDeviceList(ctx context.Context, t Transport, account identity.AccountID, now time.Time) (*DeviceList, error) {
 	var key [32]byte
 	copy(key[:], account[:])
@@ -163,7 +208,7 @@ func LookupDeviceList(ctx context.Context, t Transport, account identity.Account
 	}
 	live := l.Devices[:0]
 	for _, d := range l.Devices {
-		if now.Before(d.NotAfter) {
+		if now.Before(d.NotAfter) && !l.IsRevoked(d.Device) {
 			live = append(live, d)
 		}
 	}

@@ -18,6 +18,8 @@ var (
 	ErrClosed = errors.New("signaling: closed")
 	// ErrBadDeviceList: a device list failed verification or parsing.
 	ErrBadDeviceList = errors.New("signaling: bad device list")
+	// ErrRevoked: the account's device list revokes this device.
+	ErrRevoked = errors.New("signaling: this device was revoked from its account")
 )
 
 // Reason is why an incoming sealed message was dropped. Every drop is
