@@ -89,7 +89,7 @@ func TestKeeperKeepsKnownDevices(t *testing.T) {
 	defer cancel()
 	a := newWho(t)
 	d2, _ := a.acct.NewDevice(nil, time.Now(), 0)
-	old, _ := a.acct.NewDevice(nil, time.Now().Add(-48*time.Hour), time.Hour) // expired
+	old, _ := a.acct.NewDevice(nil, time.Now().Add(-48*time.Hour), time.Hour)      // expired
 	known := &DeviceList{Account: a.acct.ID(), Updated: time.Now().Add(time.Hour), // a clock ahead
 		Devices: []DeviceEntry{EntryFor(d2, "phone"), EntryFor(old, "old")}}
 	tr := &MemoryTransport{}
