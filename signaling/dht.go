@@ -54,6 +54,9 @@ type DHTConfig struct {
 	// of the process at 25/s.)
 	SendRate  float64
 	SendBurst int
+	// LAN, if set, discovers DHT nodes on the local network by multicast
+	// (see LANConfig). Default: off.
+	LAN *LANConfig
 	// Logger receives debug logs. Default: discard.
 	Logger *slog.Logger
 }
@@ -68,6 +71,7 @@ type DHTStats struct {
 	Gets             int64
 	QueriesDropped   int64 // hostile or over quota
 	StoredItems      int
+	LAN              LANStats
 }
 
 // DHT is a hardened anacrolix/dht node that implements Transport.
@@ -78,6 +82,7 @@ type DHT struct {
 	store *boundedStore
 	log   *slog.Logger
 	once  sync.Once
+	lan   *lan
 
 	quotaMu sync.Mutex
 	quota   map[netip.AddrPort]map[[20]byte]time.Time
@@ -162,6 +167,13 @@ func NewDHT(cfg *DHTConfig) (*DHT, error) {
 			d.log.Debug("routing table not restored", "err", err)
 		}
 	}
+	if c.LAN != nil {
+		if d.lan, err = startLAN(d, *c.LAN); err != nil {
+			srv.Close()
+			pc.Close()
+			return nil, err
+		}
+	}
 	return d, nil
 }
 
@@ -186,14 +198,26 @@ func (d *DHT) Bootstrap(ctx context.Context) error {
 
 // AddNode pings addr and adds it to the routing table if it answers.
 func (d *DHT) AddNode(ctx context.Context, addr netip.AddrPort) error {
-	res := d.srv.Ping(net.UDPAddrFromAddrPort(addr))
-	return res.Err
+	a := dht.NewAddr(net.UDPAddrFromAddrPort(addr))
+	res := d.srv.Query(ctx, a, "ping", dht.QueryInput{})
+	if res.Err != nil {
+		return res.Err
+	}
+	id := res.Reply.SenderID()
+	if id == nil {
+		return errors.New("signaling: ping reply without a node ID")
+	}
+	d.srv.NodeRespondedToPing(a, id.Int160())
+	return nil
 }
 
 // Close saves the routing table (if configured), stops the node and closes
 // its socket.
 func (d *DHT) Close() error {
 	d.once.Do(func() {
+		if d.lan != nil {
+			d.lan.close()
+		}
 		if d.cfg.StateFile != "" {
 			if nodes := d.srv.Nodes(); len(nodes) > 0 {
 				tmp := d.cfg.StateFile + ".tmp"
@@ -213,12 +237,16 @@ func (d *DHT) Close() error {
 // Stats returns the node's counters.
 func (d *DHT) Stats() DHTStats {
 	st := d.srv.Stats()
-	return DHTStats{
+	s := DHTStats{
 		Nodes: st.Nodes, GoodNodes: st.GoodNodes,
 		PacketsSent: d.conn.sent.Load(),
 		PutsStored:  d.putsOK.Load(), PutsFailed: d.putsFailed.Load(), PutReplies: d.putReplies.Load(),
 		Gets: d.gets.Load(), QueriesDropped: d.dropped.Load(), StoredItems: d.store.len(),
 	}
+	if d.lan != nil {
+		s.LAN = d.lan.stats()
+	}
+	return s
 }
 
 // onQuery runs (under the server's lock) before anacrolix/dht handles a

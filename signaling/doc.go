@@ -47,7 +47,12 @@
 // name; at most 8) as an item signed by the account key itself; Directory
 // caches lookups for a TTL. Certificates are not repeated in the list: the
 // account signature already binds the keys, and a device presents its
-// certificate in every sealed message and TLS handshake.
+// certificate in every sealed message and TLS handshake. A Keeper on every
+// device of the account merges the published list with the one it knows,
+// keeps itself in it, and republishes every 30 min (DHT nodes forget items
+// after 2 h). The list also carries the first 8 bytes of the IDs of the
+// last 8 revoked devices, so honest devices do not add them back and a
+// revoked device stops publishing itself (ErrRevoked).
 //
 // # DHT node
 //
@@ -60,4 +65,15 @@
 // reports success either way); a synchronous Close; the routing table
 // saved on Close and restored at start. It bootstraps only from the
 // configured addresses; the public routers only when Global is set.
+//
+// # LAN discovery and bootstrap nodes
+//
+// With DHTConfig.LAN set, a node multicasts a 28-byte beacon (its node ID
+// and UDP port) to 239.255.80.68:6798 (or ff02::7064:6c61:6e31 for an IPv6
+// node) with TTL 1 on every up, multicast-capable, non-loopback interface
+// at start and every 30 s, and pings the nodes it hears (at the packet's
+// source address, once per source per 10 s, at most 20 a second), so
+// devices on one LAN form a DHT with no configured address and no
+// internet. A node with no bootstrap addresses is a bootstrap node for
+// others: examples/dhtnode runs one standalone.
 package signaling

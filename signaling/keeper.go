@@ -163,17 +163,24 @@ func (k *Keeper) loop() {
 func (k *Keeper) round(ctx context.Context, revoke *identity.DeviceID) (*DeviceList, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	l, err := k.merge(ctx, revoke)
+	var err error
+	for try := 0; try < 3; try++ {
+		var l *DeviceList
+		if l, err = k.merge(ctx, revoke); err != nil {
+			break
+		}
+		// Another device may have published the same seq a moment
+		// earlier: nodes then refuse ours, and a fresh merge fixes it.
+		if err = PublishDeviceList(ctx, k.cfg.Transport, k.cfg.Account, l); err == nil {
+			k.last, k.lastErr = l, nil
+			return l, nil
+		}
+		if !errors.Is(err, ErrNotStored) {
+			break
+		}
+	}
 	k.lastErr = err
-	if err != nil {
-		return nil, err
-	}
-	if err := PublishDeviceList(ctx, k.cfg.Transport, k.cfg.Account, l); err != nil {
-		k.lastErr = err
-		return nil, err
-	}
-	k.last = l
-	return l, nil
+	return nil, err
 }
 
 func (k *Keeper) merge(ctx context.Context, revoke *identity.DeviceID) (*DeviceList, error) {

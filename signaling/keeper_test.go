@@ -54,10 +54,10 @@ func TestKeeperMergeAndRevoke(t *testing.T) {
 	d2, _ := a.acct.NewDevice(nil, time.Now(), 0)
 	d3, _ := a.acct.NewDevice(nil, time.Now(), 0)
 
-	k1 := startKeeper(t, KeeperConfig{Transport: tr, Account: a.acct, Device: a.dev, Name: "laptop", Interval: 50 * time.Millisecond})
+	k1 := startKeeper(t, KeeperConfig{Transport: tr, Account: a.acct, Device: a.dev, Name: "laptop", Interval: 50 * time.Millisecond, Retry: 20 * time.Millisecond})
 	waitFor(t, 5*time.Second, "the first device listed", listHas(ctx, tr, a.acct.ID(), a.dev.ID()))
-	k2 := startKeeper(t, KeeperConfig{Transport: tr, Account: a.acct, Device: d2, Name: "phone", Interval: 50 * time.Millisecond})
-	k3 := startKeeper(t, KeeperConfig{Transport: tr, Account: a.acct, Device: d3, Name: "tablet", Interval: 50 * time.Millisecond})
+	k2 := startKeeper(t, KeeperConfig{Transport: tr, Account: a.acct, Device: d2, Name: "phone", Interval: 50 * time.Millisecond, Retry: 20 * time.Millisecond})
+	k3 := startKeeper(t, KeeperConfig{Transport: tr, Account: a.acct, Device: d3, Name: "tablet", Interval: 50 * time.Millisecond, Retry: 20 * time.Millisecond})
 	waitFor(t, 5*time.Second, "three devices listed", listHas(ctx, tr, a.acct.ID(), a.dev.ID(), d2.ID(), d3.ID()))
 
 	// The laptop revokes the tablet: the tablet's keeper stops with

@@ -156,6 +156,33 @@ func (s *Signaler) Close() error {
 	return nil
 }
 
+// SetPollBudget changes Config.PollBudget while running: mobile apps lower
+// it when they go to the background (fewer DHT queries, less battery,
+// slower delivery) and raise it again in the foreground, which takes
+// effect at once. Values ≤ 0 restore the default.
+func (s *Signaler) SetPollBudget(budget float64) {
+	if budget <= 0 {
+		budget = 10
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.cfg.PollBudget = budget
+	n := 0
+	for _, ps := range s.peers {
+		if ps.watched {
+			n++
+		}
+	}
+	idle := time.Duration(float64(n) / budget * float64(time.Second))
+	idle = min(max(idle, s.cfg.MinPoll), s.cfg.MaxPoll)
+	latest := s.cfg.Now().Add(idle)
+	for _, ps := range s.peers {
+		if ps.next.After(latest) {
+			ps.next = latest
+		}
+	}
+}
+
 // Incoming delivers requests to this device that passed every check.
 func (s *Signaler) Incoming() <-chan *Incoming { return s.incoming }
 

@@ -383,3 +383,27 @@ func TestNonContactDropped(t *testing.T) {
 	default:
 	}
 }
+
+func TestSetPollBudget(t *testing.T) {
+	// Background: one watched device, 0.05 gets/s, so it is polled once
+	// and then not for 20 s. Foreground: polled every MinPoll at once.
+	a, b := newWho(t), newWho(t)
+	s, err := New(&Config{Device: a.dev, Transport: &MemoryTransport{}, PollBudget: 0.05, MinPoll: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Watch(b.peer()); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(400 * time.Millisecond)
+	if g := s.Stats().Gets; g > 2 {
+		t.Fatalf("background: %d gets in 400 ms", g)
+	}
+	s.SetPollBudget(100)
+	before := s.Stats().Gets
+	time.Sleep(400 * time.Millisecond)
+	if g := s.Stats().Gets - before; g < 5 {
+		t.Fatalf("foreground: only %d gets in 400 ms", g)
+	}
+}
