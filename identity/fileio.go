@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"runtime"
 
 	"github.com/peerdrop/peerdrop/internal/fsutil"
@@ -14,38 +13,11 @@ import (
 // maxStoreFile bounds any key store file read into memory.
 const maxStoreFile = 4 << 20
 
-// writeFileAtomic writes data to path with mode 0600: to a temporary file
-// in the same directory, fsynced, then renamed over path, then the
-// directory fsynced. A crash leaves either the old or the new content.
-func writeFileAtomic(path string, data []byte) (err error) {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
+// writeFileAtomic writes a key store file atomically with mode 0600.
+func writeFileAtomic(path string, data []byte) error {
+	if err := fsutil.WriteFileAtomic(path, data); err != nil {
 		return fmt.Errorf("identity: write %s: %w", path, err)
 	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	if err = f.Chmod(0o600); err != nil {
-		return fmt.Errorf("identity: write %s: %w", path, err)
-	}
-	if _, err = f.Write(data); err != nil {
-		return fmt.Errorf("identity: write %s: %w", path, err)
-	}
-	if err = f.Sync(); err != nil {
-		return fmt.Errorf("identity: write %s: %w", path, err)
-	}
-	if err = f.Close(); err != nil {
-		return fmt.Errorf("identity: write %s: %w", path, err)
-	}
-	if err = os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("identity: write %s: %w", path, err)
-	}
-	fsutil.SyncDir(dir)
 	return nil
 }
 

@@ -37,6 +37,19 @@ func ParseID(s string) (ID, error) {
 // IsZero reports whether id is the zero ID.
 func (id ID) IsZero() bool { return id == ID{} }
 
+// MarshalText writes the ID in hex (for JSON records and events).
+func (id ID) MarshalText() ([]byte, error) { return []byte(id.String()), nil }
+
+// UnmarshalText reads an ID written by MarshalText.
+func (id *ID) UnmarshalText(b []byte) error {
+	v, err := ParseID(string(b))
+	if err != nil {
+		return err
+	}
+	*id = v
+	return nil
+}
+
 // Offer is what the sender announces in HEADER.
 type Offer struct {
 	ID        ID

@@ -1,0 +1,223 @@
+package peerdrop
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"io"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/peerdrop/peerdrop/ice"
+	"github.com/peerdrop/peerdrop/signaling"
+	"github.com/peerdrop/peerdrop/transfer"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+var loopback = netip.MustParseAddrPort("127.0.0.1:0")
+
+// testNet is a local DHT of plain nodes on loopback that Nodes bootstrap from.
+type testNet struct {
+	boot []netip.AddrPort
+}
+
+func newTestNet(t testing.TB, n int) *testNet {
+	t.Helper()
+	var tn testNet
+	var first *signaling.DHT
+	for i := 0; i < n; i++ {
+		c := &signaling.DHTConfig{Listen: loopback}
+		if first != nil {
+			c.Bootstrap = []netip.AddrPort{first.Addr()}
+		}
+		d, err := signaling.NewDHT(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { d.Close() })
+		if first == nil {
+			first = d
+		} else {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			_ = d.Bootstrap(ctx)
+			cancel()
+		}
+		tn.boot = append(tn.boot, d.Addr())
+	}
+	return &tn
+}
+
+// events records a Node's events.
+type events struct {
+	mu  sync.Mutex
+	all []Event
+}
+
+func (e *events) add(ev Event) {
+	e.mu.Lock()
+	e.all = append(e.all, ev)
+	e.mu.Unlock()
+}
+
+func (e *events) list() []Event {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append([]Event(nil), e.all...)
+}
+
+type testNode struct {
+	*Node
+	home string
+	cfg  Config
+	ev   *events
+}
+
+// config is a loopback-only Node config with short timeouts.
+func (tn *testNet) config(home string) Config {
+	return Config{
+		Home:           home,
+		Bootstrap:      tn.boot,
+		DHTListen:      loopback,
+		ICE:            ice.Config{ListenAddrs: []netip.AddrPort{loopback}, CheckTimeout: 3 * time.Second, RelayDelay: 300 * time.Millisecond},
+		RequestTimeout: 5 * time.Second,
+		ContactRefresh: 2 * time.Second,
+		Transfer:       transfer.Config{ProgressInterval: 20 * time.Millisecond},
+	}
+}
+
+func (tn *testNet) node(t testing.TB, name string, mod func(*Config)) *testNode {
+	t.Helper()
+	home := filepath.Join(t.TempDir(), name)
+	if _, _, err := Init(home, name); err != nil {
+		t.Fatal(err)
+	}
+	return tn.open(t, home, mod)
+}
+
+// join makes a new device of n's account.
+func (tn *testNet) join(t testing.TB, n *testNode, name string, mod func(*Config)) *testNode {
+	t.Helper()
+	pw := []byte("correct horse battery staple")
+	archive, err := n.ExportAccount(pw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	home := filepath.Join(t.TempDir(), name)
+	if _, _, err := Join(home, archive, pw, name); err != nil {
+		t.Fatal(err)
+	}
+	return tn.open(t, home, mod)
+}
+
+func (tn *testNet) open(t testing.TB, home string, mod func(*Config)) *testNode {
+	t.Helper()
+	cfg := tn.config(home)
+	if mod != nil {
+		mod(&cfg)
+	}
+	ev := &events{}
+	user := cfg.OnEvent
+	cfg.OnEvent = func(e Event) {
+		ev.add(e)
+		if user != nil {
+			user(e)
+		}
+	}
+	n, err := Open(&cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Close() })
+	return &testNode{Node: n, home: home, cfg: cfg, ev: ev}
+}
+
+// befriend makes a and b contacts of each other (every device given).
+func befriend(t testing.TB, a []*testNode, b []*testNode) {
+	t.Helper()
+	for _, x := range a {
+		if _, err := x.AddContact(b[0].Account(), "b"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, y := range b {
+		if _, err := y.AddContact(a[0].Account(), "a"); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// converge waits until sender sees all of the recipient's devices and
+// every recipient device watches all of the sender's devices.
+func converge(t testing.TB, senders []*testNode, recipients []*testNode) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	check := func(from *testNode, to []*testNode) {
+		for {
+			devs, err := from.ContactDevices(ctx, to[0].Account())
+			if err == nil && len(devs) == len(to) {
+				if err := from.RefreshContacts(ctx); err == nil {
+					return
+				}
+			}
+			if ctx.Err() != nil {
+				t.Fatalf("%s never saw %d devices of %s: %d, %v", from.DeviceName(), len(to), to[0].DeviceName(), len(devs), err)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	for _, s := range senders {
+		check(s, recipients)
+	}
+	for _, r := range recipients {
+		check(r, senders)
+	}
+}
+
+// file writes a random file of size bytes.
+func file(t testing.TB, dir, name string, size int64) (string, []byte) {
+	t.Helper()
+	data := make([]byte, size)
+	rand.Read(data)
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p, data
+}
+
+func sameFile(t testing.TB, path string, want []byte) {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	got, err := io.ReadAll(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("%s: %d bytes differ from the %d sent", path, len(got), len(want))
+	}
+}
+
+// nextOffer waits for an offer on n.
+func nextOffer(t testing.TB, n *testNode, within time.Duration) *IncomingTransfer {
+	t.Helper()
+	select {
+	case in := <-n.Offers():
+		return in
+	case <-time.After(within):
+		t.Fatalf("%s: no offer within %v", n.DeviceName(), within)
+		return nil
+	}
+}
+

@@ -1,0 +1,388 @@
+package peerdrop
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+
+	"github.com/peerdrop/peerdrop/identity"
+	"github.com/peerdrop/peerdrop/multidevice"
+	"github.com/peerdrop/peerdrop/signaling"
+	"github.com/peerdrop/peerdrop/transfer"
+)
+
+// IncomingTransfer is a file offered to this device: accept it (into the
+// download directory or a destination of your choice), refuse it, or
+// cancel it while it runs.
+type IncomingTransfer struct {
+	n     *Node
+	r     *transfer.Receiver
+	offer Offer
+	dir   string
+	relay bool
+
+	once sync.Once // one decision
+	done chan struct{}
+}
+
+// Offer is what the sender offered.
+func (t *IncomingTransfer) Offer() Offer { return t.offer }
+
+// Status is the transfer's state and progress.
+func (t *IncomingTransfer) Status() transfer.Status { return t.r.Status() }
+
+// Done is closed when the transfer ended (saved, refused, canceled or
+// failed) and its record is saved.
+func (t *IncomingTransfer) Done() <-chan struct{} { return t.done }
+
+// Wait waits for the end and returns the saved file's path, or why there
+// is none.
+func (t *IncomingTransfer) Wait(ctx context.Context) (string, error) {
+	select {
+	case <-t.done:
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
+	st := t.r.Status()
+	if st.State == transfer.StateFinished {
+		return st.Path, nil
+	}
+	return "", st.Err
+}
+
+// Accept starts receiving into dst (zero: the download directory; a
+// partial file of an earlier attempt is resumed) and returns at once;
+// see Done and Wait.
+func (t *IncomingTransfer) Accept(dst transfer.Destination) error {
+	ok := false
+	t.once.Do(func() { ok = true })
+	if !ok {
+		return errors.New("peerdrop: this offer was already decided")
+	}
+	if dst.Dir == "" && dst.Path == "" {
+		dst.Dir = t.n.cfg.DownloadDir
+	}
+	dir := dst.Dir
+	if dst.Path != "" {
+		dir = ""
+	}
+	_ = t.n.records.update(t.offer.Transfer, Incoming, func(r *Record) {
+		r.Dir = dir
+		if dst.Path != "" {
+			r.Path = dst.Path
+		}
+	})
+	t.n.wg.Add(1)
+	go func() {
+		defer t.n.wg.Done()
+		_, _ = t.r.Accept(t.n.ctx, dst)
+	}()
+	return nil
+}
+
+// Refuse declines the offer; the sender's device sees the reason.
+func (t *IncomingTransfer) Refuse(reason string) error {
+	err := errors.New("peerdrop: this offer was already decided")
+	t.once.Do(func() { err = t.r.Refuse(reason) })
+	return err
+}
+
+// Cancel stops the transfer (decided or not); a partial file is kept for
+// a later re-ask.
+func (t *IncomingTransfer) Cancel(reason string) {
+	t.once.Do(func() {})
+	t.r.Cancel(reason)
+}
+
+// serve takes verified requests from the signaler.
+func (n *Node) serve() {
+	defer n.wg.Done()
+	for {
+		select {
+		case <-n.ctx.Done():
+			return
+		case in := <-n.sig.Incoming():
+			n.wg.Add(1)
+			go func() {
+				defer n.wg.Done()
+				n.handle(in)
+			}()
+		}
+	}
+}
+
+func (n *Node) handle(in *signaling.Incoming) {
+	req, err := parseRequest(in.Msg.Payload)
+	if err != nil {
+		n.refused.Add(1)
+		n.log.Info("bad request dropped", "from", in.From.Account.Short(), "err", err)
+		return
+	}
+	select {
+	case n.incoming <- struct{}{}:
+		defer func() { <-n.incoming }()
+	default:
+		n.answerNo(in, NoBusy, "")
+		return
+	}
+	switch req.kind {
+	case kindFile:
+		n.receiveOffer(in, req)
+	case kindReask:
+		n.serveReask(in, req)
+	}
+}
+
+// receiveOffer connects back to a contact's device that offers a file.
+func (n *Node) receiveOffer(in *signaling.Incoming, req request) {
+	link, sel, err := n.answer(n.ctx, in, req)
+	if err != nil {
+		n.log.Info("incoming connection failed", "from", in.From.Account.Short(), "device", in.From.Device.Short(), "err", err)
+		return
+	}
+	t, err := n.receive(link, in.From, sel.Relayed)
+	if err != nil {
+		n.log.Info("incoming offer failed", "from", in.From.Account.Short(), "err", err)
+		return
+	}
+	if n.cfg.AutoAccept != nil && n.cfg.AutoAccept(t.offer) {
+		_ = t.Accept(transfer.Destination{})
+	} else {
+		select {
+		case n.offers <- t:
+		default:
+			_ = t.Refuse("busy: too many undecided offers")
+		}
+	}
+	n.track(t)
+}
+
+// receive reads the offer on an authenticated link and records it.
+func (n *Node) receive(link io.ReadWriteCloser, from signaling.Peer, relayed bool) (*IncomingTransfer, error) {
+	var holder struct {
+		sync.Mutex
+		t *IncomingTransfer
+	}
+	tcfg := n.cfg.Transfer
+	tcfg.OnEvent = func(e transfer.Event) {
+		holder.Lock()
+		t := holder.t
+		holder.Unlock()
+		if t != nil && !e.State.Terminal() {
+			kind := EventState
+			if e.Progress {
+				kind = EventProgress
+			}
+			n.emit(t.event(kind, e.Status))
+		}
+	}
+	ctx, cancel := context.WithTimeout(n.ctx, n.cfg.ConnectTimeout)
+	defer cancel()
+	r, err := transfer.Receive(ctx, link, &tcfg)
+	if err != nil {
+		return nil, err
+	}
+	o := r.Offer()
+	c, _ := n.contact(from.Account)
+	t := &IncomingTransfer{n: n, r: r, relay: relayed, done: make(chan struct{}), offer: Offer{
+		Transfer: o.ID, From: from.Account, Device: from.Device, Contact: c.Name,
+		Name: o.SafeName(), Size: o.Size, MediaType: o.MediaType}}
+	n.mu.Lock()
+	_, dup := n.inflight[o.ID]
+	if !dup {
+		n.inflight[o.ID] = t
+	}
+	n.mu.Unlock()
+	if dup {
+		r.Cancel("this transfer is already running")
+		return nil, fmt.Errorf("transfer %s is already running", o.ID)
+	}
+	holder.Lock()
+	holder.t = t
+	holder.Unlock()
+	_ = n.records.update(o.ID, Incoming, func(rec *Record) {
+		rec.Peer, rec.PeerDevice, rec.Name, rec.Size, rec.MediaType = from.Account, from.Device, t.offer.Name, o.Size, o.MediaType
+		rec.State, rec.Error = multidevice.AwaitingPeer, ""
+	})
+	n.emit(t.event(EventOffer, r.Status()))
+	return t, nil
+}
+
+// track waits for the end of an incoming transfer and records it.
+func (n *Node) track(t *IncomingTransfer) {
+	select {
+	case <-t.r.Done():
+	case <-n.ctx.Done():
+		t.r.Cancel("the receiving node is closing")
+		<-t.r.Done()
+	}
+	st := t.r.Status()
+	state := multidevice.FromTransfer(st.State)
+	_ = n.records.update(t.offer.Transfer, Incoming, func(rec *Record) {
+		rec.State, rec.Bytes, rec.Error = state, st.Bytes, ""
+		if st.Err != nil {
+			rec.Error = st.Err.Error()
+		}
+		if st.Path != "" {
+			rec.Path = st.Path
+		}
+	})
+	n.mu.Lock()
+	delete(n.inflight, t.offer.Transfer)
+	n.mu.Unlock()
+	n.emit(t.event(EventState, st))
+	close(t.done)
+}
+
+func (t *IncomingTransfer) event(kind EventKind, st transfer.Status) Event {
+	return Event{Kind: kind, Transfer: t.offer.Transfer, Direction: Incoming, Peer: t.offer.From, Device: t.offer.Device,
+		Name: t.offer.Name, State: multidevice.FromTransfer(st.State), Bytes: st.Bytes, Total: t.offer.Size, Rate: st.Rate,
+		Relayed: t.relay, Path: st.Path, Err: st.Err}
+}
+
+// Reask asks the device that sent an incoming transfer to send it again,
+// and resumes from the partial file kept by the failed or canceled
+// attempt; the digest of the whole file is verified. It returns once the
+// sender agreed and the transfer runs.
+func (n *Node) Reask(ctx context.Context, id transfer.ID) (*IncomingTransfer, error) {
+	rec, ok := n.records.get(id, Incoming)
+	if !ok {
+		return nil, fmt.Errorf("peerdrop: %s: %w", id, ErrUnknownTransfer)
+	}
+	if rec.State == multidevice.Finished {
+		return nil, fmt.Errorf("peerdrop: %s was already received (%s)", id, rec.Path)
+	}
+	n.mu.Lock()
+	_, running := n.inflight[id]
+	n.mu.Unlock()
+	if running {
+		return nil, fmt.Errorf("peerdrop: %s is still running", id)
+	}
+	list, err := n.dir.Lookup(ctx, rec.Peer)
+	if err != nil {
+		return nil, fmt.Errorf("peerdrop: cannot find the sender's devices: %w", err)
+	}
+	e, ok := list.Entry(rec.PeerDevice)
+	if !ok {
+		return nil, fmt.Errorf("peerdrop: the sending device %s is no longer a device of %s", rec.PeerDevice.Short(), rec.Peer.Short())
+	}
+	link, sel, err := n.dial(ctx, e.Peer(rec.Peer), request{kind: kindReask, id: id})
+	if err != nil {
+		return nil, fmt.Errorf("peerdrop: re-ask %s: %w", id, err)
+	}
+	t, err := n.receive(link, e.Peer(rec.Peer), sel.Relayed)
+	if err != nil {
+		return nil, err
+	}
+	if t.offer.Transfer != id {
+		t.Cancel("not the transfer asked for")
+		n.track(t)
+		return nil, fmt.Errorf("peerdrop: re-ask %s: the sender offered %s", id, t.offer.Transfer)
+	}
+	dst := transfer.Destination{Dir: rec.Dir, Path: rec.Path}
+	if rec.Dir == "" && rec.Path == "" {
+		dst.Dir = n.cfg.DownloadDir
+	}
+	if rec.Dir != "" {
+		dst.Path = ""
+	}
+	_ = t.Accept(dst)
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		n.track(t)
+	}()
+	return t, nil
+}
+
+// serveReask sends a file again to a device of its recipient account.
+func (n *Node) serveReask(in *signaling.Incoming, req request) {
+	rec, ok := n.records.get(req.id, Outgoing)
+	switch {
+	case !ok:
+		n.answerNo(in, NoUnknown, "")
+		return
+	case rec.Peer != in.From.Account:
+		n.answerNo(in, NoNotAllowed, "")
+		return
+	}
+	fi, err := os.Stat(rec.Path)
+	if err != nil || fi.Size() != rec.Size || !fi.ModTime().Equal(rec.ModTime) {
+		n.answerNo(in, NoChanged, "")
+		return
+	}
+	link, sel, err := n.answer(n.ctx, in, req)
+	if err != nil {
+		n.log.Info("re-ask connection failed", "transfer", req.id, "err", err)
+		return
+	}
+	dev := in.From.Device
+	name := ""
+	for _, d := range rec.Devices {
+		if d.Device == dev {
+			name = d.Name
+		}
+	}
+	ev := func(kind EventKind, st transfer.Status) {
+		n.emit(Event{Kind: kind, Transfer: req.id, Direction: Outgoing, Peer: rec.Peer, Device: dev, DeviceName: name,
+			Name: rec.Name, State: multidevice.FromTransfer(st.State), Bytes: st.Bytes, Total: rec.Size, Rate: st.Rate,
+			Relayed: sel.Relayed, Err: st.Err})
+	}
+	tcfg := n.cfg.Transfer
+	tcfg.OnEvent = func(e transfer.Event) {
+		if !e.State.Terminal() {
+			kind := EventState
+			if e.Progress {
+				kind = EventProgress
+			}
+			ev(kind, e.Status)
+		}
+	}
+	snd, err := transfer.NewSender(link, transfer.Source{Path: rec.Path, Name: rec.Name, ID: req.id}, &tcfg)
+	if err != nil {
+		link.Close()
+		return
+	}
+	_ = snd.Run(n.ctx)
+	st := snd.Status()
+	ev(EventState, st)
+	n.updateDevice(req.id, dev, name, st)
+}
+
+// updateDevice records the outcome of a re-sent transfer for one device;
+// the transfer is finished once any device has the file.
+func (n *Node) updateDevice(id transfer.ID, dev identity.DeviceID, name string, st transfer.Status) {
+	state := multidevice.FromTransfer(st.State)
+	_ = n.records.update(id, Outgoing, func(r *Record) {
+		i := -1
+		for j := range r.Devices {
+			if r.Devices[j].Device == dev {
+				i = j
+			}
+		}
+		if i < 0 {
+			r.Devices = append(r.Devices, DeviceRecord{Device: dev, Name: name})
+			i = len(r.Devices) - 1
+		}
+		r.Devices[i].State, r.Devices[i].Bytes, r.Devices[i].Error = state, st.Bytes, ""
+		if st.Err != nil {
+			r.Devices[i].Error = st.Err.Error()
+		}
+		var devs []multidevice.Device
+		for _, d := range r.Devices {
+			md := multidevice.Device{Device: d.Device, Name: d.Name, State: d.State, Bytes: d.Bytes, Total: r.Size}
+			if d.Error != "" {
+				md.Err = errors.New(d.Error)
+			}
+			devs = append(devs, md)
+		}
+		a := multidevice.Of(devs)
+		r.State, r.Bytes, r.Error = a.State, a.Bytes, ""
+		if a.Err != nil {
+			r.Error = a.Err.Error()
+		}
+	})
+}

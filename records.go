@@ -1,0 +1,195 @@
+package peerdrop
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/peerdrop/peerdrop/identity"
+	"github.com/peerdrop/peerdrop/internal/fsutil"
+	"github.com/peerdrop/peerdrop/multidevice"
+	"github.com/peerdrop/peerdrop/transfer"
+)
+
+// Direction says whether this node sent or received a transfer.
+type Direction string
+
+// Directions.
+const (
+	Outgoing Direction = "outgoing"
+	Incoming Direction = "incoming"
+)
+
+// Record is a transfer in the history. For an incoming transfer, State
+// AwaitingPeer means the offer waits for this node's decision.
+type Record struct {
+	ID        transfer.ID        `json:"id"`
+	Direction Direction          `json:"direction"`
+	Peer      identity.AccountID `json:"peer"`
+	// PeerDevice is the sending device of an incoming transfer.
+	PeerDevice identity.DeviceID `json:"peer_device,omitzero"`
+	Name       string            `json:"name"`
+	Size       int64             `json:"size"`
+	MediaType  string            `json:"media_type,omitempty"`
+	// Path is the source file (outgoing) or the saved file (incoming,
+	// once finished).
+	Path string `json:"path,omitempty"`
+	// Dir is where an incoming file is received (and its partial kept).
+	Dir string `json:"dir,omitempty"`
+	// ModTime of an outgoing source when offered: a re-ask is served only
+	// if the file is unchanged.
+	ModTime time.Time         `json:"mod_time,omitzero"`
+	State   multidevice.State `json:"state"`
+	Bytes   int64             `json:"bytes"`
+	// Devices are the recipient devices of an outgoing transfer.
+	Devices []DeviceRecord `json:"devices,omitempty"`
+	Error   string         `json:"error,omitempty"`
+	Created time.Time      `json:"created"`
+	Updated time.Time      `json:"updated"`
+}
+
+// DeviceRecord is one recipient device of an outgoing transfer.
+type DeviceRecord struct {
+	Device identity.DeviceID `json:"device"`
+	Name   string            `json:"name,omitempty"`
+	State  multidevice.State `json:"state"`
+	Bytes  int64             `json:"bytes"`
+	Error  string            `json:"error,omitempty"`
+}
+
+// maxRecords bounds the history; the oldest ended transfers go first.
+const maxRecords = 1000
+
+// maxRecordsFile bounds the history file read at start.
+const maxRecordsFile = 32 << 20
+
+// records is the persisted transfer history (records.json in the home).
+type records struct {
+	path string
+	mu   sync.Mutex
+	byID map[recordKey]*Record
+}
+
+type recordKey struct {
+	id  transfer.ID
+	dir Direction
+}
+
+// errInterrupted marks transfers that were running when the node stopped.
+var errInterrupted = errors.New("interrupted: the node stopped")
+
+func openRecords(path string) (*records, error) {
+	r := &records{path: path, byID: make(map[recordKey]*Record)}
+	fi, err := os.Stat(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return r, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if fi.Size() > maxRecordsFile {
+		return nil, fmt.Errorf("peerdrop: %s: %d bytes, more than a history can be", path, fi.Size())
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var list []*Record
+	if err := json.Unmarshal(b, &list); err != nil {
+		return nil, fmt.Errorf("peerdrop: %s: %w", path, err)
+	}
+	now := time.Now()
+	for _, rec := range list {
+		if !rec.State.Terminal() { // the node stopped during the transfer
+			rec.State, rec.Error, rec.Updated = multidevice.Failed, errInterrupted.Error(), now
+			for i := range rec.Devices {
+				if !rec.Devices[i].State.Terminal() {
+					rec.Devices[i].State, rec.Devices[i].Error = multidevice.Failed, errInterrupted.Error()
+				}
+			}
+		}
+		r.byID[recordKey{rec.ID, rec.Direction}] = rec
+	}
+	return r, nil
+}
+
+// get returns a copy of a record.
+func (r *records) get(id transfer.ID, dir Direction) (Record, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	rec, ok := r.byID[recordKey{id, dir}]
+	if !ok {
+		return Record{}, false
+	}
+	return copyRecord(rec), true
+}
+
+func copyRecord(rec *Record) Record {
+	c := *rec
+	c.Devices = slices.Clone(rec.Devices)
+	return c
+}
+
+// update changes (or creates) a record and saves the history.
+func (r *records) update(id transfer.ID, dir Direction, f func(*Record)) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	k := recordKey{id, dir}
+	rec, ok := r.byID[k]
+	if !ok {
+		now := time.Now()
+		rec = &Record{ID: id, Direction: dir, Created: now}
+		r.byID[k] = rec
+	}
+	f(rec)
+	rec.Updated = time.Now()
+	r.trim()
+	return r.save()
+}
+
+// list returns the history, newest first.
+func (r *records) list() []Record {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]Record, 0, len(r.byID))
+	for _, rec := range r.byID {
+		out = append(out, copyRecord(rec))
+	}
+	slices.SortFunc(out, func(a, b Record) int { return b.Created.Compare(a.Created) })
+	return out
+}
+
+func (r *records) trim() {
+	for len(r.byID) > maxRecords {
+		var oldest *Record
+		for _, rec := range r.byID {
+			if rec.State.Terminal() && (oldest == nil || rec.Updated.Before(oldest.Updated)) {
+				oldest = rec
+			}
+		}
+		if oldest == nil {
+			return
+		}
+		delete(r.byID, recordKey{oldest.ID, oldest.Direction})
+	}
+}
+
+func (r *records) save() error {
+	list := make([]*Record, 0, len(r.byID))
+	for _, rec := range r.byID {
+		list = append(list, rec)
+	}
+	slices.SortFunc(list, func(a, b *Record) int { return a.Created.Compare(b.Created) })
+	b, err := json.MarshalIndent(list, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := fsutil.WriteFileAtomic(r.path, b); err != nil {
+		return fmt.Errorf("peerdrop: save history: %w", err)
+	}
+	return nil
+}
