@@ -220,4 +220,3 @@ func nextOffer(t testing.TB, n *testNode, within time.Duration) *IncomingTransfe
 		return nil
 	}
 }
-

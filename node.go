@@ -189,12 +189,12 @@ type Node struct {
 	once   sync.Once
 	kick   chan struct{} // refresh contacts now
 
-	mu        sync.Mutex
-	contacts  map[identity.AccountID]identity.Contact
-	watched   map[identity.AccountID][]identity.DeviceID
-	inflight  map[transfer.ID]*IncomingTransfer
-	eventMu   sync.Mutex
-	refused   atomic.Int64
+	mu       sync.Mutex
+	contacts map[identity.AccountID]identity.Contact
+	watched  map[identity.AccountID][]identity.DeviceID
+	inflight map[transfer.ID]*IncomingTransfer
+	eventMu  sync.Mutex
+	refused  atomic.Int64
 }
 
 // Open starts a Node from its home directory.
