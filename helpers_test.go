@@ -220,3 +220,24 @@ func nextOffer(t testing.TB, n *testNode, within time.Duration) *IncomingTransfe
 		return nil
 	}
 }
+
+// modFrom returns a modifier that reproduces c (for reopening a node).
+func (c Config) modFrom() func(*Config) {
+	return func(d *Config) {
+		onEvent := d.OnEvent
+		*d = c
+		d.OnEvent = onEvent
+	}
+}
+
+// waitFor polls cond until it holds.
+func waitFor(t testing.TB, within time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("condition not met within %v", within)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

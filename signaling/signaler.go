@@ -46,6 +46,10 @@ type Config struct {
 	// AnswerPoll is how often a waiting request polls for its answer.
 	// Default: 50ms.
 	AnswerPoll time.Duration
+	// AnswerBudget bounds the answer polls per second of all waiting
+	// requests together: with more than AnswerBudget×AnswerPoll requests
+	// waiting, each polls less often. Default: 20.
+	AnswerBudget float64
 	// RequestTTL bounds how long a request is offered. Default: 60s.
 	RequestTTL time.Duration
 	// Republish is how often pending requests and answers are put again
@@ -79,6 +83,9 @@ func (c *Config) withDefaults() (Config, error) {
 	def(&cfg.Republish, 5*time.Second)
 	if cfg.PollBudget == 0 {
 		cfg.PollBudget = 10
+	}
+	if cfg.AnswerBudget == 0 {
+		cfg.AnswerBudget = 20
 	}
 	if cfg.Backlog == 0 {
 		cfg.Backlog = 64
@@ -116,6 +123,7 @@ type Signaler struct {
 	seen     map[MessageID]time.Time
 	lastSeq  int64
 
+	waiting                            atomic.Int64 // requests polling for an answer
 	dropped                            [numReasons]atomic.Int64
 	reqSent, reqRecv, ansSent, ansRecv atomic.Int64
 	gets, puts, getErrs, putFails      atomic.Int64
@@ -319,7 +327,9 @@ func (s *Signaler) Request(ctx context.Context, to Peer, payload []byte) (*Messa
 	}
 	s.reqSent.Add(1)
 
-	poll := time.NewTicker(s.cfg.AnswerPoll)
+	s.waiting.Add(1)
+	defer s.waiting.Add(-1)
+	poll := time.NewTimer(s.cfg.AnswerPoll)
 	defer poll.Stop()
 	republish := time.NewTicker(s.cfg.Republish)
 	defer republish.Stop()
@@ -346,6 +356,8 @@ func (s *Signaler) Request(ctx context.Context, to Peer, payload []byte) (*Messa
 		case <-republish.C:
 			_ = ob.republish(ctx, s, id)
 		case <-poll.C:
+			every := time.Duration(float64(s.waiting.Load()) / s.cfg.AnswerBudget * float64(time.Second))
+			poll.Reset(max(every, s.cfg.AnswerPoll))
 		}
 	}
 }
