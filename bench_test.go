@@ -1,0 +1,220 @@
+package peerdrop
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/peerdrop/peerdrop/identity"
+	"github.com/peerdrop/peerdrop/internal/testnet"
+	"github.com/peerdrop/peerdrop/tlslink"
+	"github.com/peerdrop/peerdrop/transfer"
+)
+
+// benchDir is where benchmark files live: PEERDROP_BENCH_DIR (e.g.
+// /dev/shm, to measure the protocol rather than the disk) or a temp dir.
+func benchDir(b *testing.B) string {
+	if d := os.Getenv("PEERDROP_BENCH_DIR"); d != "" {
+		dir, err := os.MkdirTemp(d, "peerdrop-bench-")
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { os.RemoveAll(dir) })
+		return dir
+	}
+	return b.TempDir()
+}
+
+// BenchmarkFirstByte measures the time from SendFile to the first data
+// byte at the receiver, through the whole stack on loopback: a device
+// list lookup, a sealed request and answer through an 8-node local DHT,
+// ICE, TLS 1.3, the offer and an automatic accept. The first iteration is
+// the first contact (nothing cached); it is reported separately.
+func BenchmarkFirstByte(b *testing.B) {
+	tn := newTestNet(b, 8)
+	var mu sync.Mutex
+	first := map[transfer.ID]time.Time{}
+	alice := tn.node(b, "alice", nil)
+	bob := tn.node(b, "bob", func(c *Config) {
+		c.AutoAccept = AcceptUpTo(1 << 30)
+		c.OnEvent = func(e Event) {
+			mu.Lock()
+			if _, ok := first[e.Transfer]; !ok && e.Bytes > 0 {
+				first[e.Transfer] = time.Now()
+			}
+			mu.Unlock()
+		}
+	})
+	befriend(b, []*testNode{alice}, []*testNode{bob})
+	converge(b, []*testNode{alice}, []*testNode{bob})
+	alice.dir.Forget(bob.Account()) // the first send is a first contact
+	src, _ := file(b, b.TempDir(), "photo.jpg", 256<<10)
+	ctx := context.Background()
+	var lat []time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		start := time.Now()
+		out, err := alice.SendFile(ctx, bob.Account(), src)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := out.Wait(ctx); err != nil {
+			b.Fatal(err)
+		}
+		var at time.Time
+		for deadline := time.Now().Add(5 * time.Second); at.IsZero(); time.Sleep(time.Millisecond) {
+			mu.Lock()
+			at = first[out.ID()]
+			mu.Unlock()
+			if time.Now().After(deadline) {
+				b.Fatal("no first-byte event")
+			}
+		}
+		lat = append(lat, at.Sub(start))
+	}
+	b.StopTimer()
+	firstContact := lat[0]
+	if len(lat) > 1 {
+		lat = lat[1:]
+	}
+	slices.Sort(lat)
+	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+	b.ReportMetric(ms(lat[len(lat)/2]), "p50-ms")
+	b.ReportMetric(ms(lat[(len(lat)*99)/100]), "p99-ms")
+	b.ReportMetric(ms(firstContact), "first-contact-ms")
+	b.ReportMetric(0, "ns/op")
+}
+
+// BenchmarkThroughput sends one file (PEERDROP_BENCH_SIZE bytes, default
+// 1 GiB) through the whole stack to one device and to three devices, and
+// the same file with the transfer layer alone (tlslink on a loopback TCP
+// connection) as the baseline, alternating, and reports the ratios.
+func BenchmarkThroughput(b *testing.B) {
+	size := int64(1 << 30)
+	if s := os.Getenv("PEERDROP_BENCH_SIZE"); s != "" {
+		v, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			b.Fatal(err)
+		}
+		size = v
+	}
+	dir := benchDir(b)
+	src, _ := file(b, dir, "big.bin", size)
+	tn := newTestNet(b, 4)
+	recv := func(c *Config) {
+		c.AutoAccept = AcceptUpTo(1 << 40)
+		c.DownloadDir = filepath.Join(dir, filepath.Base(c.Home))
+		os.MkdirAll(c.DownloadDir, 0o700)
+	}
+	alice := tn.node(b, "alice", nil)
+	bob1 := tn.node(b, "bob1", recv)
+	befriend(b, []*testNode{alice}, []*testNode{bob1})
+	bob2, bob3 := tn.join(b, bob1, "bob2", recv), tn.join(b, bob1, "bob3", recv)
+	carol := tn.node(b, "carol", recv)
+	befriend(b, []*testNode{alice}, []*testNode{carol})
+	converge(b, []*testNode{alice}, []*testNode{bob1, bob2, bob3})
+	converge(b, []*testNode{alice}, []*testNode{carol})
+	ctx := context.Background()
+
+	send := func(to *testNode) time.Duration {
+		start := time.Now()
+		out, err := alice.SendFile(ctx, to.Account(), src)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := out.Wait(ctx); err != nil {
+			b.Fatal(err)
+		}
+		for _, d := range out.Devices() {
+			if d.State.String() != "finished" {
+				b.Fatalf("%s: %v", d.Name, d.Err)
+			}
+		}
+		d := time.Since(start)
+		clean(b, dir)
+		return d
+	}
+	var base, one, three time.Duration
+	b.SetBytes(size)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		base += baseline(b, dir, src)
+		one += send(carol)
+		three += send(bob1)
+	}
+	b.StopTimer()
+	mbps := func(d time.Duration) float64 { return float64(size) * float64(b.N) / d.Seconds() / 1e6 }
+	b.ReportMetric(mbps(base), "baseline-MB/s")
+	b.ReportMetric(mbps(one), "1dev-MB/s")
+	b.ReportMetric(mbps(three), "3dev-MB/s")
+	b.ReportMetric(base.Seconds()/one.Seconds(), "1dev-ratio")
+	b.ReportMetric(base.Seconds()/three.Seconds(), "3dev-ratio")
+}
+
+// clean removes received files so the next iteration writes afresh.
+func clean(b *testing.B, dir string) {
+	ents, _ := filepath.Glob(filepath.Join(dir, "*", "*"))
+	for _, e := range ents {
+		os.Remove(e)
+	}
+}
+
+// baseline sends src with the transfer layer over tlslink on loopback TCP
+// between two fresh identities, into dir, and returns the time taken.
+func baseline(b *testing.B, dir, src string) time.Duration {
+	mk := func() *identity.Device {
+		a, err := identity.NewAccount(nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		d, err := a.NewDevice(nil, time.Now(), 0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return d
+	}
+	s, r := mk(), mk()
+	out := filepath.Join(dir, "baseline")
+	os.MkdirAll(out, 0o700)
+	start := time.Now()
+	c1, c2 := testnet.TCPPair(b)
+	ctx := context.Background()
+	errc := make(chan error, 1)
+	go func() {
+		l, err := tlslink.Server(ctx, c2, &tlslink.Config{Device: r, PeerAccount: s.Account(), PeerDevice: s.ID()})
+		if err != nil {
+			errc <- err
+			return
+		}
+		rc, err := transfer.Receive(ctx, l, nil)
+		if err != nil {
+			errc <- err
+			return
+		}
+		_, err = rc.Accept(ctx, transfer.Destination{Dir: out})
+		errc <- err
+	}()
+	l, err := tlslink.Client(ctx, c1, &tlslink.Config{Device: s, PeerAccount: r.Account(), PeerDevice: r.ID()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	snd, err := transfer.NewSender(l, transfer.Source{Path: src}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := snd.Run(ctx); err != nil {
+		b.Fatal(err)
+	}
+	if err := <-errc; err != nil {
+		b.Fatal(fmt.Errorf("baseline receiver: %w", err))
+	}
+	d := time.Since(start)
+	clean(b, dir)
+	return d
+}
