@@ -1,0 +1,44 @@
+// Package peerdrop sends files from one person's device to every device
+// of a contact, with no server in the data path.
+//
+// A Node is one device. It is opened from a home directory made by Init
+// (or Join, for another device of the same account) and runs the whole
+// stack:
+//
+//	signaling  sealed requests and answers through the BitTorrent DHT (BEP 44)
+//	ice        a direct TCP path (RFC 6544), or a TURN TCP relay (RFC 6062)
+//	tlslink    TLS 1.3, both sides pinned to the expected account and device
+//	transfer   offer, accept or refuse, data, verified end, cancel, resume
+//
+// SendFile offers a file to every device in the contact's published device
+// list at once. Each device accepts, refuses or cancels on its own; the
+// OutgoingTransfer shows the optimistic aggregate (the most advanced device
+// wins; package multidevice) and each device's own state. Incoming offers
+// from contacts arrive on Offers, unless the AutoAccept policy takes them;
+// requests from anyone else are dropped without bothering the application
+// (the Node does not even read the mailboxes of non-contacts, and a removed
+// contact's requests are dropped and counted). Every transfer is kept in a
+// persisted history; a device that lost a file asks its sender for it
+// again with Reask, and resumes from its partial file.
+//
+// # Protocol between two Nodes
+//
+// The requesting side (the sender of a file, or the device re-asking for
+// one) gathers ICE candidates and sends a sealed request with its ICE
+// description to one device of the contact: 'F' (connect: I offer you a
+// file) or 'R' + transfer ID (re-ask). The device answers with its own
+// description ('A') or no ('N' + a code: busy, unknown transfer, not the
+// recipient, file changed, closing). The requester is ICE-controlling and
+// TLS client; the file's owner is the transfer sender either way. A re-ask
+// is served only to a device of the account the transfer was sent to, and
+// only while the source file is unchanged (size and modification time).
+//
+// # Events and history
+//
+// Config.OnEvent receives every offer, state change and progress tick, for
+// incoming and outgoing transfers; an outgoing event with a zero Device is
+// the aggregate. History returns the records (home/records.json, written
+// atomically at each state change); transfers that were running when the
+// node stopped show as failed ("interrupted") after a restart and can be
+// re-asked.
+package peerdrop
