@@ -1,12 +1,10 @@
 package peerdrop
 
 import (
-	"bytes"
+	"github.com/peerdrop/peerdrop/internal/testfile"
+
 	"context"
-	"crypto/rand"
-	"io"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -184,29 +182,25 @@ func converge(t testing.TB, senders []*testNode, recipients []*testNode) {
 // file writes a random file of size bytes.
 func file(t testing.TB, dir, name string, size int64) (string, []byte) {
 	t.Helper()
-	data := make([]byte, size)
-	rand.Read(data)
-	p := filepath.Join(dir, name)
-	if err := os.WriteFile(p, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return p, data
+	return testfile.Random(t, dir, name, size)
 }
 
 func sameFile(t testing.TB, path string, want []byte) {
 	t.Helper()
-	f, err := os.Open(path)
+	testfile.Same(t, path, want)
+}
+
+// sendAndWait sends src to the contact and waits for every device's end.
+func sendAndWait(t testing.TB, ctx context.Context, from *testNode, to *testNode, src string) *OutgoingTransfer {
+	t.Helper()
+	out, err := from.SendFile(ctx, to.Account(), src)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	got, err := io.ReadAll(f)
-	if err != nil {
+	if err := out.Wait(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(got, want) {
-		t.Fatalf("%s: %d bytes differ from the %d sent", path, len(got), len(want))
-	}
+	return out
 }
 
 // nextOffer waits for an offer on n.

@@ -142,13 +142,7 @@ func TestDeviceOffline(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	src, data := file(t, t.TempDir(), "doc.pdf", 1<<20)
-	out, err := alice.SendFile(ctx, bobs[0].Account(), src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := out.Wait(ctx); err != nil {
-		t.Fatal(err)
-	}
+	out := sendAndWait(t, ctx, alice, bobs[0], src)
 	st := deviceStates(out)
 	if d := st["bob-3"]; d.State != multidevice.Failed || !errors.Is(d.Err, ErrNoAnswer) {
 		t.Fatalf("offline device: %v %v", d.State, d.Err)
@@ -265,13 +259,7 @@ func TestRelayedThroughCoturn(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	src, data := file(t, t.TempDir(), "relayed.bin", 4<<20)
-	out, err := alice.SendFile(ctx, bobs[0].Account(), src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := out.Wait(ctx); err != nil {
-		t.Fatal(err)
-	}
+	out := sendAndWait(t, ctx, alice, bobs[0], src)
 	if d := out.Devices()[0]; !d.Relayed {
 		t.Fatalf("not relayed: %+v", d)
 	}
@@ -388,13 +376,7 @@ func TestReaskByAnotherAccountRefused(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	src, _ := file(t, t.TempDir(), "private.txt", 1000)
-	out, err := alice.SendFile(ctx, bobs[0].Account(), src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := out.Wait(ctx); err != nil {
-		t.Fatal(err)
-	}
+	out := sendAndWait(t, ctx, alice, bobs[0], src)
 	// Carol, a contact of Alice but not the recipient, asks for Bob's file.
 	devs, err := carol.ContactDevices(ctx, alice.Account())
 	if err != nil {

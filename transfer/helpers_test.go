@@ -1,14 +1,14 @@
 package transfer
 
 import (
+	"github.com/peerdrop/peerdrop/internal/testfile"
+
 	"bytes"
 	"context"
-	"crypto/rand"
 	"fmt"
 	"io"
 	"net"
 	"os"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -37,13 +37,7 @@ func fastCfg() *Config {
 
 func writeRandom(t testing.TB, dir, name string, size int) (string, []byte) {
 	t.Helper()
-	data := make([]byte, size)
-	rand.Read(data)
-	p := filepath.Join(dir, name)
-	if err := os.WriteFile(p, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return p, data
+	return testfile.Random(t, dir, name, int64(size))
 }
 
 var tcpPair = testnet.TCPPair
