@@ -187,6 +187,9 @@ type Node struct {
 	wg     sync.WaitGroup
 	closed atomic.Bool
 	once   sync.Once
+
+	spawnMu  sync.Mutex
+	stopping bool
 	kick   chan struct{} // refresh contacts now
 
 	mu       sync.Mutex
@@ -309,7 +312,26 @@ func (n *Node) Close() error {
 	return nil
 }
 
+// spawn runs f in a goroutine that Close waits for; once Close started, f
+// does not run and spawn returns false.
+func (n *Node) spawn(f func()) bool {
+	n.spawnMu.Lock()
+	defer n.spawnMu.Unlock()
+	if n.stopping {
+		return false
+	}
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		f()
+	}()
+	return true
+}
+
 func (n *Node) stop() {
+	n.spawnMu.Lock()
+	n.stopping = true
+	n.spawnMu.Unlock()
 	n.cancel()
 	// Undecided offers are refused; running transfers see n.ctx end.
 	for {

@@ -21,7 +21,6 @@ type IncomingTransfer struct {
 	n     *Node
 	r     *transfer.Receiver
 	offer Offer
-	dir   string
 	relay bool
 
 	once sync.Once // one decision
@@ -57,6 +56,9 @@ func (t *IncomingTransfer) Wait(ctx context.Context) (string, error) {
 // partial file of an earlier attempt is resumed) and returns at once;
 // see Done and Wait.
 func (t *IncomingTransfer) Accept(dst transfer.Destination) error {
+	if t.n.closed.Load() {
+		return ErrClosed
+	}
 	ok := false
 	t.once.Do(func() { ok = true })
 	if !ok {
@@ -75,11 +77,10 @@ func (t *IncomingTransfer) Accept(dst transfer.Destination) error {
 			r.Path = dst.Path
 		}
 	})
-	t.n.wg.Add(1)
-	go func() {
-		defer t.n.wg.Done()
-		_, _ = t.r.Accept(t.n.ctx, dst)
-	}()
+	if !t.n.spawn(func() { _, _ = t.r.Accept(t.n.ctx, dst) }) {
+		t.r.Cancel("the receiving node is closing")
+		return ErrClosed
+	}
 	return nil
 }
 
@@ -105,11 +106,9 @@ func (n *Node) serve() {
 		case <-n.ctx.Done():
 			return
 		case in := <-n.sig.Incoming():
-			n.wg.Add(1)
-			go func() {
-				defer n.wg.Done()
+			n.spawn(func() {
 				n.handle(in)
-			}()
+			})
 		}
 	}
 }
@@ -248,6 +247,9 @@ func (t *IncomingTransfer) event(kind EventKind, st transfer.Status) Event {
 // attempt; the digest of the whole file is verified. It returns once the
 // sender agreed and the transfer runs.
 func (n *Node) Reask(ctx context.Context, id transfer.ID) (*IncomingTransfer, error) {
+	if n.closed.Load() {
+		return nil, ErrClosed
+	}
 	rec, ok := n.records.get(id, Incoming)
 	if !ok {
 		return nil, fmt.Errorf("peerdrop: %s: %w", id, ErrUnknownTransfer)
@@ -289,12 +291,14 @@ func (n *Node) Reask(ctx context.Context, id transfer.ID) (*IncomingTransfer, er
 	if rec.Dir != "" {
 		dst.Path = ""
 	}
-	_ = t.Accept(dst)
-	n.wg.Add(1)
-	go func() {
-		defer n.wg.Done()
+	if err := t.Accept(dst); err != nil {
+		t.r.Cancel(err.Error())
 		n.track(t)
-	}()
+		return nil, err
+	}
+	if !n.spawn(func() { n.track(t) }) {
+		n.track(t) // the node is closing: track returns at once
+	}
 	return t, nil
 }
 

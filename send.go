@@ -93,11 +93,9 @@ func (n *Node) SendFile(ctx context.Context, contact identity.AccountID, path st
 	}
 	n.emit(o.aggEvent(true))
 	for _, s := range o.subs {
-		n.wg.Add(1)
-		go func() {
-			defer n.wg.Done()
-			s.run()
-		}()
+		if !n.spawn(s.run) {
+			s.finish(multidevice.Canceled, 0, ErrClosed)
+		}
 	}
 	return o, nil
 }
