@@ -190,7 +190,7 @@ type Node struct {
 
 	spawnMu  sync.Mutex
 	stopping bool
-	kick   chan struct{} // refresh contacts now
+	kick     chan struct{} // refresh contacts now
 
 	mu       sync.Mutex
 	contacts map[identity.AccountID]identity.Contact
