@@ -347,18 +347,7 @@ func TestReask(t *testing.T) {
 
 	// Bob asks again; Alice's device checks he is the recipient, and he
 	// resumes from his partial file.
-	again, err := bob.Reask(ctx, out.ID())
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := again.Wait(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sameFile(t, p, data)
-	if st := again.Status(); st.Offset == 0 {
-		t.Fatalf("did not resume: %+v", st)
-	}
+	reaskResumes(t, ctx, bob, out.ID(), data)
 	waitFor(t, 5*time.Second, func() bool { h := alice.History(); return h[0].State == multidevice.Finished })
 	if _, err := bob.Reask(ctx, out.ID()); err == nil {
 		t.Fatal("re-asked a finished transfer")
@@ -425,7 +414,14 @@ func TestRestartReceiverMidTransfer(t *testing.T) {
 		t.Fatalf("history after restart: %+v", h)
 	}
 	converge(t, []*testNode{alice}, []*testNode{bob2})
-	again, err := bob2.Reask(ctx, out.ID())
+	reaskResumes(t, ctx, bob2, out.ID(), data)
+}
+
+// reaskResumes re-asks for a transfer and checks that it resumed from the
+// partial file and that the saved file is exactly data.
+func reaskResumes(t *testing.T, ctx context.Context, n *testNode, id transfer.ID, data []byte) {
+	t.Helper()
+	again, err := n.Reask(ctx, id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -434,7 +430,7 @@ func TestRestartReceiverMidTransfer(t *testing.T) {
 		t.Fatal(err)
 	}
 	sameFile(t, p, data)
-	if again.Status().Offset == 0 {
-		t.Fatal("did not resume")
+	if st := again.Status(); st.Offset == 0 {
+		t.Fatalf("did not resume: %+v", st)
 	}
 }
