@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/netip"
 	"os"
@@ -24,6 +25,7 @@ const (
 	recordsFile  = "records.json"
 	dhtStateFile = "dht-nodes.dat"
 	downloadsDir = "downloads"
+	lockFile     = "lock"
 )
 
 // Config configures a Node. Durations state their zero-value defaults.
@@ -127,6 +129,9 @@ var (
 	ErrClosed = errors.New("peerdrop: node closed")
 	// ErrUnknownTransfer: no such transfer in the history.
 	ErrUnknownTransfer = errors.New("peerdrop: unknown transfer")
+	// ErrHomeInUse: another Node (of this or another process) runs on the
+	// home directory; one home is one device, run by one Node at a time.
+	ErrHomeInUse = errors.New("peerdrop: home directory in use by another running node")
 )
 
 // Init creates a new account and its first device in home.
@@ -179,6 +184,7 @@ type Node struct {
 	dir      *signaling.Directory
 	agent    *ice.Agent
 	records  *records
+	lock     io.Closer // the home's lock file
 	offers   chan *IncomingTransfer
 	incoming chan struct{} // semaphore of MaxIncoming
 
@@ -192,12 +198,13 @@ type Node struct {
 	stopping bool
 	kick     chan struct{} // refresh contacts now
 
-	mu       sync.Mutex
-	contacts map[identity.AccountID]identity.Contact
-	watched  map[identity.AccountID][]identity.DeviceID
-	inflight map[transfer.ID]*IncomingTransfer
-	eventMu  sync.Mutex
-	refused  atomic.Int64
+	contactsMu sync.Mutex // orders key store writes with reloads
+	mu         sync.Mutex
+	contacts   map[identity.AccountID]identity.Contact
+	watched    map[identity.AccountID][]identity.DeviceID
+	inflight   map[transfer.ID]*IncomingTransfer
+	eventMu    sync.Mutex
+	refused    atomic.Int64
 }
 
 // Open starts a Node from its home directory.
@@ -235,6 +242,22 @@ func Open(cfg *Config) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
+	lock, err := lockHome(c.Home)
+	if err != nil {
+		return nil, err
+	}
+	n, err := open(c, st, acct, dev)
+	if err != nil {
+		if lock != nil {
+			lock.Close()
+		}
+		return nil, err
+	}
+	n.lock = lock
+	return n, nil
+}
+
+func open(c Config, st *identity.Store, acct *identity.Account, dev *identity.Device) (*Node, error) {
 	if err := os.MkdirAll(c.DownloadDir, 0o700); err != nil {
 		return nil, err
 	}
@@ -356,6 +379,9 @@ func (n *Node) stop() {
 	if n.dht != nil {
 		n.dht.Close()
 	}
+	if n.lock != nil {
+		n.lock.Close()
+	}
 }
 
 // Account is this node's account ID.
@@ -458,6 +484,8 @@ func (n *Node) Contacts() []identity.Contact {
 // AddContact trusts an account: its devices may send files to this node,
 // and this node may send to them.
 func (n *Node) AddContact(id identity.AccountID, name string) (identity.Contact, error) {
+	n.contactsMu.Lock()
+	defer n.contactsMu.Unlock()
 	c, err := n.store.AddContact(id, name)
 	if err != nil {
 		return c, err
@@ -472,6 +500,8 @@ func (n *Node) AddContact(id identity.AccountID, name string) (identity.Contact,
 // RemoveContact stops trusting an account: its requests are dropped from
 // now on.
 func (n *Node) RemoveContact(id identity.AccountID) error {
+	n.contactsMu.Lock()
+	defer n.contactsMu.Unlock()
 	if err := n.store.RemoveContact(id); err != nil {
 		return err
 	}
@@ -511,15 +541,24 @@ func (n *Node) RefreshContacts(ctx context.Context) error {
 }
 
 // watchContacts keeps the signaler watching every device of every contact.
+// Contacts added or removed by another process (a command-line tool
+// editing the key store while this Node runs) are picked up at each round.
+// A contact whose list is not found yet (it never ran) is looked up again
+// after 1s, 2s, 4s, then every 5s.
 func (n *Node) watchContacts() {
 	defer n.wg.Done()
+	retry := time.Second
 	for {
+		n.reloadContacts()
 		ctx, cancel := context.WithTimeout(n.ctx, 20*time.Second)
 		err := n.syncWatches(ctx, false)
 		cancel()
 		wait := n.cfg.ContactRefresh
 		if err != nil {
-			wait = min(wait, 5*time.Second)
+			wait = min(wait, retry)
+			retry = min(2*retry, 5*time.Second)
+		} else {
+			retry = time.Second
 		}
 		t := time.NewTimer(wait)
 		select {
@@ -531,6 +570,24 @@ func (n *Node) watchContacts() {
 		case <-t.C:
 		}
 	}
+}
+
+// reloadContacts reads the contacts from the key store again.
+func (n *Node) reloadContacts() {
+	n.contactsMu.Lock()
+	defer n.contactsMu.Unlock()
+	cs, err := n.store.Contacts()
+	if err != nil {
+		n.log.Warn("cannot read contacts", "err", err)
+		return
+	}
+	m := make(map[identity.AccountID]identity.Contact, len(cs))
+	for _, c := range cs {
+		m[c.ID] = c
+	}
+	n.mu.Lock()
+	n.contacts = m
+	n.mu.Unlock()
 }
 
 // syncWatches looks up each contact's devices and watches them; devices

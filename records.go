@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"sync"
 	"time"
@@ -82,7 +83,11 @@ type recordKey struct {
 // errInterrupted marks transfers that were running when the node stopped.
 var errInterrupted = errors.New("interrupted: the node stopped")
 
-func openRecords(path string) (*records, error) {
+// openRecords loads the history of a node that is starting: transfers the
+// file says are running were interrupted by the node's last stop.
+func openRecords(path string) (*records, error) { return loadRecords(path, true) }
+
+func loadRecords(path string, interrupted bool) (*records, error) {
 	r := &records{path: path, byID: make(map[recordKey]*Record)}
 	fi, err := os.Stat(path)
 	if errors.Is(err, os.ErrNotExist) {
@@ -104,7 +109,7 @@ func openRecords(path string) (*records, error) {
 	}
 	now := time.Now()
 	for _, rec := range list {
-		if !rec.State.Terminal() { // the node stopped during the transfer
+		if interrupted && !rec.State.Terminal() { // the node stopped during the transfer
 			rec.State, rec.Error, rec.Updated = multidevice.Failed, errInterrupted.Error(), now
 			for i := range rec.Devices {
 				if !rec.Devices[i].State.Terminal() {
@@ -192,4 +197,24 @@ func (r *records) save() error {
 		return fmt.Errorf("peerdrop: save history: %w", err)
 	}
 	return nil
+}
+
+// ReadHistory returns the transfer records kept in home, newest first,
+// without opening a Node: for a tool that shows the history while a Node of
+// another process may be running (its running transfers show as running;
+// with no Node running, as failed "interrupted").
+func ReadHistory(home string) ([]Record, error) {
+	unlock, err := lockHome(home)
+	running := errors.Is(err, ErrHomeInUse)
+	if err != nil && !running {
+		return nil, err
+	}
+	if unlock != nil {
+		defer unlock.Close()
+	}
+	r, err := loadRecords(filepath.Join(home, recordsFile), !running)
+	if err != nil {
+		return nil, err
+	}
+	return r.list(), nil
 }
