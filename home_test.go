@@ -94,3 +94,49 @@ func TestContactAddedInStore(t *testing.T) {
 	}
 	waitFor(t, 10*time.Second, func() bool { return !bob.isContact(alice.Account()) })
 }
+
+// TestSendRightAfterOpen is the command-line flow: a receiver runs, and a
+// sender process opens its Node and sends at once, with no warm-up. The
+// lookup waits for the DHT bootstrap instead of failing on an empty routing
+// table, and the receiver finds the sender's fresh device list within its
+// quick first retries.
+func TestSendRightAfterOpen(t *testing.T) {
+	tn := newTestNet(t, 2)
+	bob := tn.node(t, "bob", func(c *Config) { c.AutoAccept = func(Offer) bool { return true } })
+	aliceHome := filepath.Join(t.TempDir(), "alice")
+	aliceID, _, err := Init(aliceHome, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bob.AddContact(aliceID, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := bob.PublishDevices(ctx); err != nil {
+		t.Fatal(err)
+	}
+	st, err := OpenStore(aliceHome)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.AddContact(bob.Account(), "bob"); err != nil {
+		t.Fatal(err)
+	}
+	src, data := file(t, t.TempDir(), "now.bin", 64<<10)
+	start := time.Now()
+	alice := tn.open(t, aliceHome, nil)
+	out, err := alice.SendFile(ctx, bob.Account(), src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := out.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("open to verified end: %v", time.Since(start))
+	h := bob.History()
+	if len(h) != 1 || h[0].State != multidevice.Finished {
+		t.Fatalf("bob's history: %+v", h)
+	}
+	sameFile(t, h[0].Path, data)
+}

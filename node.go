@@ -197,6 +197,7 @@ type Node struct {
 	spawnMu  sync.Mutex
 	stopping bool
 	kick     chan struct{} // refresh contacts now
+	ready    chan struct{} // closed once the DHT is bootstrapped
 
 	contactsMu sync.Mutex // orders key store writes with reloads
 	mu         sync.Mutex
@@ -267,7 +268,7 @@ func open(c Config, st *identity.Store, acct *identity.Account, dev *identity.De
 	}
 	n := &Node{cfg: c, log: c.Logger, store: st, acct: acct, dev: dev, records: recs,
 		offers: make(chan *IncomingTransfer, 64), incoming: make(chan struct{}, c.MaxIncoming),
-		kick:     make(chan struct{}, 1),
+		kick: make(chan struct{}, 1), ready: make(chan struct{}),
 		contacts: make(map[identity.AccountID]identity.Contact), watched: make(map[identity.AccountID][]identity.DeviceID),
 		inflight: make(map[transfer.ID]*IncomingTransfer)}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
@@ -298,14 +299,9 @@ func (n *Node) start() error {
 		}
 		n.tr = n.dht
 		n.wg.Add(1)
-		go func() {
-			defer n.wg.Done()
-			ctx, cancel := context.WithTimeout(n.ctx, 30*time.Second)
-			defer cancel()
-			if err := n.dht.Bootstrap(ctx); err != nil && n.ctx.Err() == nil {
-				n.log.Warn("DHT bootstrap failed", "err", err)
-			}
-		}()
+		go n.bootstrap()
+	} else {
+		close(n.ready)
 	}
 	if n.agent, err = ice.NewAgent(&n.cfg.ICE); err != nil {
 		return err
@@ -316,13 +312,55 @@ func (n *Node) start() error {
 		return err
 	}
 	if n.keeper, err = signaling.StartKeeper(&signaling.KeeperConfig{Transport: n.tr, Account: n.acct, Device: n.dev,
-		Name: n.dev.Name, Logger: n.log.With("layer", "devices")}); err != nil {
+		Name: n.dev.Name, Start: n.ready, Logger: n.log.With("layer", "devices")}); err != nil {
 		return err
 	}
 	n.wg.Add(2)
 	go n.serve()
 	go n.watchContacts()
 	return nil
+}
+
+// bootstrap joins the DHT and closes n.ready when the routing table is
+// worth using: when the bootstrap traversal ended, or after 10s of trying
+// (unreachable bootstrap nodes), or, with LAN discovery and nothing else,
+// once a first node was found (at most 3s). Until then the device list is
+// not published and lookups wait, rather than fail on an empty table.
+func (n *Node) bootstrap() {
+	defer n.wg.Done()
+	ctx, cancel := context.WithTimeout(n.ctx, 30*time.Second)
+	defer cancel()
+	booted := make(chan struct{})
+	go func() {
+		defer close(booted)
+		if err := n.dht.Bootstrap(ctx); err != nil && n.ctx.Err() == nil {
+			n.log.Warn("DHT bootstrap failed", "err", err)
+		}
+	}()
+	defer func() { <-booted }()
+	bound := time.NewTimer(10 * time.Second)
+	defer bound.Stop()
+	select {
+	case <-booted:
+	case <-bound.C:
+	case <-n.ctx.Done():
+	}
+	if n.cfg.LAN && len(n.cfg.Bootstrap) == 0 && !n.cfg.Global {
+		for end := time.Now().Add(3 * time.Second); n.dht.Stats().Nodes == 0 && time.Now().Before(end) && n.ctx.Err() == nil; {
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	close(n.ready)
+}
+
+// waitReady waits until the DHT is bootstrapped (see bootstrap).
+func (n *Node) waitReady(ctx context.Context) error {
+	select {
+	case <-n.ready:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // Close cancels every running transfer (keeping partial files), stops
@@ -447,6 +485,9 @@ func (n *Node) Devices() []signaling.DeviceEntry {
 // PublishDevices publishes this account's device list now (after a Join,
 // say) and returns it.
 func (n *Node) PublishDevices(ctx context.Context) ([]signaling.DeviceEntry, error) {
+	if err := n.waitReady(ctx); err != nil {
+		return nil, err
+	}
 	l, err := n.keeper.Refresh(ctx)
 	if err != nil {
 		return nil, err
@@ -456,12 +497,18 @@ func (n *Node) PublishDevices(ctx context.Context) ([]signaling.DeviceEntry, err
 
 // RevokeDevice removes a device from this account's list (a lost phone).
 func (n *Node) RevokeDevice(ctx context.Context, dev identity.DeviceID) error {
+	if err := n.waitReady(ctx); err != nil {
+		return err
+	}
 	_, err := n.keeper.Revoke(ctx, dev)
 	return err
 }
 
 // ContactDevices looks up a contact's devices (fresh, not cached).
 func (n *Node) ContactDevices(ctx context.Context, contact identity.AccountID) ([]signaling.DeviceEntry, error) {
+	if err := n.waitReady(ctx); err != nil {
+		return nil, err
+	}
 	n.dir.Forget(contact)
 	l, err := n.dir.Lookup(ctx, contact)
 	if err != nil {
@@ -547,6 +594,9 @@ func (n *Node) RefreshContacts(ctx context.Context) error {
 // after 1s, 2s, 4s, then every 5s.
 func (n *Node) watchContacts() {
 	defer n.wg.Done()
+	if n.waitReady(n.ctx) != nil {
+		return
+	}
 	retry := time.Second
 	for {
 		n.reloadContacts()
@@ -637,4 +687,11 @@ func (n *Node) syncWatches(ctx context.Context, fresh bool) error {
 		n.sig.Unwatch(d)
 	}
 	return first
+}
+
+// OpenStore opens the key store of a home without running a Node, for tools
+// that show the identity or edit contacts (a running Node of that home picks
+// contact changes up within Config.ContactRefresh).
+func OpenStore(home string) (*identity.Store, error) {
+	return identity.OpenStore(filepath.Join(home, identityDir))
 }

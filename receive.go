@@ -263,6 +263,9 @@ func (n *Node) Reask(ctx context.Context, id transfer.ID) (*IncomingTransfer, er
 	if running {
 		return nil, fmt.Errorf("peerdrop: %s is still running", id)
 	}
+	if err := n.waitReady(ctx); err != nil {
+		return nil, fmt.Errorf("peerdrop: joining the DHT: %w", err)
+	}
 	list, err := n.dir.Lookup(ctx, rec.Peer)
 	if err != nil {
 		return nil, fmt.Errorf("peerdrop: cannot find the sender's devices: %w", err)

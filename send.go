@@ -66,6 +66,9 @@ func (n *Node) SendFile(ctx context.Context, contact identity.AccountID, path st
 	if !fi.Mode().IsRegular() {
 		return nil, fmt.Errorf("peerdrop: %s is not a regular file", path)
 	}
+	if err := n.waitReady(ctx); err != nil {
+		return nil, fmt.Errorf("peerdrop: joining the DHT: %w", err)
+	}
 	list, err := n.dir.Lookup(ctx, contact)
 	if err != nil {
 		return nil, fmt.Errorf("peerdrop: cannot find the devices of %s: %w", c.Name, err)

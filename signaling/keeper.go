@@ -31,6 +31,10 @@ type KeeperConfig struct {
 	// Retry is the first delay after a failed publish; it doubles up to
 	// Interval. Default: 5s.
 	Retry time.Duration
+	// Start, if set, holds the first round back until it is closed (a DHT
+	// node still bootstrapping would fail it and wait Retry). Default: nil,
+	// at once.
+	Start <-chan struct{}
 	// Timeout bounds one lookup-and-publish. Default: 30s.
 	Timeout time.Duration
 	// Now is the clock. Default: time.Now.
@@ -132,6 +136,13 @@ func (k *Keeper) Revoke(ctx context.Context, dev identity.DeviceID) (*DeviceList
 
 func (k *Keeper) loop() {
 	defer k.wg.Done()
+	if k.cfg.Start != nil {
+		select {
+		case <-k.cfg.Start:
+		case <-k.ctx.Done():
+			return
+		}
+	}
 	retry := k.cfg.Retry
 	for {
 		ctx, cancel := context.WithTimeout(k.ctx, k.cfg.Timeout)
