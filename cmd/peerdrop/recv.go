@@ -1,0 +1,240 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/peerdrop/peerdrop"
+	"github.com/peerdrop/peerdrop/multidevice"
+	"github.com/peerdrop/peerdrop/transfer"
+)
+
+func (a *app) recvCommand() *cobra.Command {
+	var dir string
+	var yes, once bool
+	c := &cobra.Command{
+		Use:   "recv",
+		Short: "Wait for files from your contacts (asks before each one unless --yes)",
+		Long: `recv runs this device until interrupted: it publishes the device so contacts
+find it, and receives the files they offer into --dir. Each offer is asked about
+on the terminal (y/N) unless --yes accepts every file from a contact. Offers from
+anyone who is not a contact never reach you. With --once it exits after the
+first transfer ended: status 0 if the file was saved and verified, 3 if refused,
+4 canceled, 5 failed.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			st, err := a.store()
+			if err != nil {
+				return err
+			}
+			if dir == "" {
+				dir = "."
+			}
+			abs, err := filepath.Abs(dir)
+			if err != nil {
+				return err
+			}
+			if fi, err := os.Stat(abs); err != nil || !fi.IsDir() {
+				return withHint(exitUsage, fmt.Errorf("--dir %s is not a directory", dir), "create it first")
+			}
+			names := contactNamer(st)
+			disp := a.newDisplay(names)
+			defer disp.close()
+			ended := make(chan peerdrop.Event, 64)
+			n, err := a.openNode(func(c *peerdrop.Config) {
+				c.DownloadDir = abs
+				if yes {
+					c.AutoAccept = func(peerdrop.Offer) bool { return true }
+				}
+				c.OnEvent = func(e peerdrop.Event) {
+					disp.event(e)
+					if e.Direction == peerdrop.Incoming && e.Kind == peerdrop.EventState && e.State.Terminal() {
+						select {
+						case ended <- e:
+						default:
+						}
+					}
+				}
+			})
+			if err != nil {
+				return err
+			}
+			defer n.Close()
+
+			pctx, cancel := context.WithTimeout(a.ctx, 20*time.Second)
+			devs, perr := n.PublishDevices(pctx)
+			cancel()
+			if perr != nil && a.ctx.Err() == nil {
+				a.log.Warn("device list not published yet; retrying in the background", "err", perr)
+			}
+			if a.opt.json {
+				a.emitJSON(map[string]any{"event": "ready", "account": n.Account(), "device": n.Device(), "device_name": n.DeviceName(),
+					"dir": abs, "dht": n.DHTAddr().String(), "devices": len(devs)})
+			} else {
+				a.notef("Receiving into %s as %s (%s). Ctrl-C to stop.\n", abs, n.DeviceName(), n.Device().Short())
+			}
+
+			var answers <-chan string // stdin lines, read once the first offer is asked about
+			for {
+				select {
+				case <-a.ctx.Done():
+					return errInterrupted
+				case in := <-n.Offers():
+					if answers == nil {
+						answers = a.lines()
+					}
+					a.decide(in, abs, names(in.Offer().From), answers)
+				case e := <-ended:
+					if once {
+						return onceResult(e)
+					}
+				}
+			}
+		},
+	}
+	c.Flags().StringVar(&dir, "dir", "", "directory for received files (default: the current directory)")
+	c.Flags().BoolVarP(&yes, "yes", "y", false, "accept every file from a contact without asking")
+	c.Flags().BoolVar(&once, "once", false, "exit after the first transfer ended")
+	return c
+}
+
+// onceResult is recv --once's result for the transfer that ended.
+func onceResult(e peerdrop.Event) error {
+	switch e.State {
+	case multidevice.Finished:
+		return nil
+	case multidevice.Refused:
+		return withHint(exitRefused, fmt.Errorf("%s: refused", e.Name), "")
+	case multidevice.Canceled:
+		return withHint(exitCanceled, fmt.Errorf("%s: canceled: %s", e.Name, e.Error), "peerdrop resume "+e.Transfer.String()+" asks for the rest")
+	}
+	return withHint(exitFailed, fmt.Errorf("%s: failed: %s", e.Name, e.Error), "peerdrop resume "+e.Transfer.String()+" asks for the rest")
+}
+
+// lines reads stdin line by line (for the accept prompts); the channel is
+// closed at end of input.
+func (a *app) lines() <-chan string {
+	ch := make(chan string)
+	go func() {
+		defer close(ch)
+		for {
+			line, err := a.in.ReadString('\n')
+			if line != "" || err == nil {
+				ch <- strings.TrimSpace(line)
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	return ch
+}
+
+// decide asks the user about one offer.
+func (a *app) decide(in *peerdrop.IncomingTransfer, dir, from string, answers <-chan string) {
+	o := in.Offer()
+	if a.opt.json {
+		// The offer event is already out; the answer is the next stdin line.
+		a.emitJSON(map[string]any{"event": "question", "transfer": o.Transfer, "question": "accept? (y/n)"})
+	} else {
+		fmt.Fprintf(a.stderr, "%s offers %s (%s, %s). Accept? [y/N] ", from, o.Name, humanBytes(o.Size), o.MediaType)
+	}
+	var answer string
+	var ok bool
+	select {
+	case answer, ok = <-answers:
+	case <-in.Done():
+		a.notef("\n%s: the offer was withdrawn\n", o.Name)
+		return
+	case <-a.ctx.Done():
+		return
+	}
+	if !ok {
+		in.Refuse("nobody to ask")
+		a.notef("\nno answer (end of input): refused\n")
+		return
+	}
+	switch strings.ToLower(answer) {
+	case "y", "yes":
+		if err := in.Accept(transfer.Destination{Dir: dir}); err != nil {
+			a.notef("%s: %v\n", o.Name, err)
+		}
+	default:
+		in.Refuse("declined")
+	}
+}
+
+func (a *app) resumeCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "resume ID",
+		Short: "Ask the sender of an interrupted incoming transfer for the rest of the file",
+		Long: `resume asks the device that sent a failed, canceled or interrupted transfer
+(peerdrop transfers shows their IDs; a unique prefix will do) to send it again,
+and continues from the partial file; the whole file's digest is verified. The
+sender's peerdrop must be running (recv) and the file unchanged.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			st, err := a.store()
+			if err != nil {
+				return err
+			}
+			hist, err := peerdrop.ReadHistory(a.home)
+			if err != nil {
+				return err
+			}
+			var match []peerdrop.Record
+			for _, r := range hist {
+				if r.Direction == peerdrop.Incoming && strings.HasPrefix(r.ID.String(), args[0]) {
+					match = append(match, r)
+				}
+			}
+			switch {
+			case len(match) == 0:
+				return fmt.Errorf("no incoming transfer %q: %w", args[0], peerdrop.ErrUnknownTransfer)
+			case len(match) > 1:
+				return usageErr("%d transfers start with %q; give more of the ID", len(match), args[0])
+			case match[0].State == multidevice.Finished:
+				return withHint(exitUsage, fmt.Errorf("%s was received completely: %s", match[0].Name, match[0].Path), "")
+			}
+			disp := a.newDisplay(contactNamer(st))
+			defer disp.close()
+			n, err := a.openNode(func(c *peerdrop.Config) { c.OnEvent = disp.event })
+			if err != nil {
+				return err
+			}
+			defer n.Close()
+			ctx, cancel := context.WithTimeout(a.ctx, time.Minute)
+			in, err := n.Reask(ctx, match[0].ID)
+			cancel()
+			if err != nil {
+				if a.ctx.Err() != nil {
+					return errInterrupted
+				}
+				return err
+			}
+			select {
+			case <-in.Done():
+			case <-a.ctx.Done():
+				in.Cancel("interrupted")
+				<-in.Done()
+				return errInterrupted
+			}
+			path, err := in.Wait(context.Background())
+			if err != nil {
+				return withHint(exitFailed, err, "")
+			}
+			if a.opt.json {
+				a.emitJSON(map[string]any{"event": "result", "transfer": match[0].ID, "name": match[0].Name, "ok": true, "path": path})
+				return nil
+			}
+			a.notef("%s: complete and verified: %s\n", match[0].Name, path)
+			return nil
+		},
+	}
+}

@@ -1,0 +1,221 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/peerdrop/peerdrop"
+	"github.com/peerdrop/peerdrop/identity"
+	"github.com/peerdrop/peerdrop/multidevice"
+	"github.com/peerdrop/peerdrop/signaling"
+)
+
+func (a *app) sendCommand() *cobra.Command {
+	var find time.Duration
+	c := &cobra.Command{
+		Use:   "send CONTACT FILE...",
+		Short: "Offer files to every device of a contact",
+		Long: `send offers each FILE, one after the other, to every device of CONTACT (a name
+from peerdrop contact list, an account ID or a contact string). Each device
+accepts or refuses on its own; a file counts as sent when at least one device
+received it and verified its digest. The bars show each device and, on top, the
+most advanced one (the aggregate).
+
+Exit status: 0 when every file was received and verified by at least one device;
+3 when a file was refused by every device, 4 canceled, 5 when no device received
+it (see the hint), 6 for an unknown contact.`,
+		Args: cobra.MinimumNArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			st, err := a.store()
+			if err != nil {
+				return err
+			}
+			ct, err := findContact(st, args[0])
+			if err != nil {
+				return err
+			}
+			files := args[1:]
+			for _, f := range files {
+				fi, err := os.Stat(f)
+				if err != nil {
+					return withHint(exitError, err, "")
+				}
+				if !fi.Mode().IsRegular() {
+					return withHint(exitUsage, fmt.Errorf("%s is not a regular file", f), "send files one by one (archive a directory first)")
+				}
+			}
+			disp := a.newDisplay(contactNamer(st))
+			defer disp.close()
+			n, err := a.openNode(func(c *peerdrop.Config) { c.OnEvent = disp.event })
+			if err != nil {
+				return err
+			}
+			defer n.Close()
+			var first error
+			for _, f := range files {
+				err := a.sendOne(n, disp, ct, f, find)
+				if err != nil && first == nil {
+					first = err
+				}
+				if a.ctx.Err() != nil {
+					return errInterrupted
+				}
+			}
+			return first
+		},
+	}
+	c.Flags().DurationVar(&find, "find-timeout", 15*time.Second, "how long to look for the contact's devices in the DHT")
+	return c
+}
+
+// sendOne sends one file and reports the result.
+func (a *app) sendOne(n *peerdrop.Node, disp *display, ct identity.Contact, path string, find time.Duration) error {
+	start := time.Now()
+	var out *peerdrop.OutgoingTransfer
+	fctx, cancel := context.WithTimeout(a.ctx, find)
+	for {
+		var err error
+		out, err = n.SendFile(fctx, ct.ID, path)
+		if err == nil {
+			break
+		}
+		// A contact's list can be missing for a moment (not yet stored
+		// near us): look again until find runs out.
+		if errors.Is(err, signaling.ErrNotFound) && fctx.Err() == nil {
+			a.log.Info("device list not found yet; looking again", "contact", ct.Name)
+			select {
+			case <-fctx.Done():
+			case <-time.After(time.Second):
+			}
+			continue
+		}
+		cancel()
+		if a.ctx.Err() != nil {
+			return errInterrupted
+		}
+		if errors.Is(err, signaling.ErrNotFound) || errors.Is(err, context.DeadlineExceeded) {
+			return withHint(exitFailed, fmt.Errorf("%s: no device of %s found in the DHT within %v", path, ct.Name, find),
+				fmt.Sprintf("has %s run peerdrop (recv) since adding you, with a DHT node you both reach (--bootstrap, --lan)?", ct.Name))
+		}
+		return err
+	}
+	cancel()
+	select {
+	case <-out.Done():
+	case <-a.ctx.Done():
+		out.Cancel()
+		<-out.Done()
+		return errInterrupted
+	}
+	err := out.Wait(context.Background())
+	a.report(disp, ct, out, start, err)
+	if err != nil {
+		return explain(ct.Name, out.Name(), err)
+	}
+	return nil
+}
+
+// report prints the summary of one file (a "result" JSON line with --json).
+func (a *app) report(disp *display, ct identity.Contact, out *peerdrop.OutgoingTransfer, start time.Time, err error) {
+	agg := out.Status()
+	tm := disp.timingOf(out.ID(), peerdrop.Outgoing)
+	end := time.Now()
+	if !tm.end.IsZero() {
+		end = tm.end
+	}
+	var got []string
+	devs := []map[string]any{}
+	for _, d := range out.Devices() {
+		if d.State == multidevice.Finished {
+			got = append(got, d.Name)
+		}
+		dj := map[string]any{"device": d.Device, "name": d.Name, "state": d.State, "bytes": d.Bytes, "relayed": d.Relayed}
+		if d.Err != nil {
+			dj["error"] = d.Err.Error()
+		}
+		devs = append(devs, dj)
+	}
+	secs := end.Sub(start).Seconds()
+	var rate float64
+	if !tm.firstData.IsZero() && end.After(tm.firstData) {
+		rate = float64(agg.Total) / end.Sub(tm.firstData).Seconds()
+	}
+	if a.opt.json {
+		res := map[string]any{"event": "result", "transfer": out.ID(), "name": out.Name(), "peer": ct.ID, "peer_name": ct.Name,
+			"ok": err == nil, "state": agg.State, "bytes": agg.Bytes, "total": agg.Total, "seconds": secs,
+			"rate": rate, "relayed": tm.relayed, "devices": devs}
+		if !tm.firstData.IsZero() {
+			res["first_byte_ms"] = float64(tm.firstData.Sub(start).Microseconds()) / 1000
+		}
+		if err != nil {
+			res["error"] = err.Error()
+		}
+		a.emitJSON(res)
+		return
+	}
+	if err == nil {
+		path := "direct"
+		if tm.relayed {
+			path = "relayed"
+		}
+		a.notef("%s → %s: received and verified by %s (%s in %.1fs, %s/s, %s)\n",
+			out.Name(), ct.Name, strings.Join(got, ", "), humanBytes(agg.Total), secs, humanBytes(int64(rate)), path)
+	}
+}
+
+// explain words a failed send for a person: who, what was tried, why.
+func explain(contact, file string, err error) error {
+	var de *multidevice.DevicesError
+	if !errors.As(err, &de) {
+		return err
+	}
+	var parts []string
+	for _, d := range de.Devices {
+		name := d.Name
+		if name == "" {
+			name = d.Device.Short()
+		}
+		p := name + ": " + d.State.String()
+		if d.Err != nil {
+			p += " (" + d.Err.Error() + ")"
+		}
+		parts = append(parts, p)
+	}
+	plural := "s"
+	if len(de.Devices) == 1 {
+		plural = ""
+	}
+	var msg string
+	switch de.State {
+	case multidevice.Refused:
+		msg = fmt.Sprintf("%s refused %s on every device: %s", contact, file, strings.Join(parts, "; "))
+	case multidevice.Canceled:
+		msg = fmt.Sprintf("%s canceled %s: %s", contact, file, strings.Join(parts, "; "))
+	default:
+		msg = fmt.Sprintf("%s has no device that received %s: tried %d device%s (%s)", contact, file, len(de.Devices), plural, strings.Join(parts, "; "))
+	}
+	code, hint := classify(err, "")
+	return withHint(code, errors.New(msg), hint)
+}
+
+// contactNamer names accounts by their contact names (or their short ID).
+func contactNamer(st *identity.Store) func(identity.AccountID) string {
+	names := map[identity.AccountID]string{}
+	if cs, err := st.Contacts(); err == nil {
+		for _, c := range cs {
+			names[c.ID] = c.Name
+		}
+	}
+	return func(id identity.AccountID) string {
+		if n, ok := names[id]; ok && n != "" {
+			return n
+		}
+		return id.Short()
+	}
+}
