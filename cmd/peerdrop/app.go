@@ -52,7 +52,21 @@ type options struct {
 	lan       bool
 	global    bool
 	json      bool
-	logLevel  string
+	logLevel  slog.Level // default warn
+}
+
+// levelValue is a slog.Level flag (debug, info, warn, error).
+type levelValue slog.Level
+
+func (l *levelValue) String() string { return strings.ToLower(slog.Level(*l).String()) }
+func (l *levelValue) Type() string   { return "level" }
+func (l *levelValue) Set(s string) error {
+	var v slog.Level
+	if err := v.UnmarshalText([]byte(s)); err != nil {
+		return fmt.Errorf("%q: use debug, info, warn or error", s)
+	}
+	*l = levelValue(v)
+	return nil
 }
 
 // globalKeys are the options that also come from PEERDROP_* variables and
@@ -63,7 +77,7 @@ var globalKeys = []string{"bootstrap", "turn", "turn-user", "turn-pass", "listen
 const configFile = "config"
 
 func newApp(stdin io.Reader, stdout, stderr io.Writer) *app {
-	return &app{stdin: stdin, in: bufio.NewReader(stdin), stdout: stdout, stderr: stderr,
+	return &app{stdin: stdin, in: bufio.NewReader(stdin), stdout: stdout, stderr: stderr, opt: options{logLevel: slog.LevelWarn},
 		log: slog.New(slog.DiscardHandler), ctx: context.Background(), cancel: func() {}}
 }
 
@@ -112,7 +126,7 @@ received the file), 6 unknown contact/device/transfer, 7 not initialized,
 	pf.BoolVar(&a.opt.lan, "lan", false, "discover DHT nodes on the local network by multicast")
 	pf.BoolVar(&a.opt.global, "global", false, "also use the public BitTorrent DHT routers (off: nothing leaves your network unless asked)")
 	pf.BoolVar(&a.opt.json, "json", false, "print one JSON object per line on stdout, for scripts")
-	pf.StringVar(&a.opt.logLevel, "log-level", "warn", "log detail on stderr: debug, info, warn, error")
+	pf.Var((*levelValue)(&a.opt.logLevel), "log-level", "log detail on stderr: debug, info, warn, error")
 
 	root.AddCommand(a.initCommand(), a.idCommand(), a.contactCommand(), a.deviceCommand(),
 		a.sendCommand(), a.recvCommand(), a.resumeCommand(), a.transfersCommand(),
@@ -180,11 +194,7 @@ func (a *app) setup(cmd *cobra.Command) error {
 			}
 		}
 	}
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(a.opt.logLevel)); err != nil {
-		return usageErr("--log-level %q: use debug, info, warn or error", a.opt.logLevel)
-	}
-	a.log = slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: level}))
+	a.log = slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: a.opt.logLevel}))
 	a.ctx, a.cancel = signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	return nil
 }

@@ -1,0 +1,532 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/peerdrop/peerdrop/internal/testfile"
+)
+
+// The tests in this file run the real peerdrop binary, built once by
+// TestMain, as separate processes talking over loopback only: every
+// process gets --listen 127.0.0.1:0 and a dht-node on 127.0.0.1 as its
+// bootstrap.
+
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "peerdrop-cli-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "peerdrop")
+	args := []string{"build", "-o", binary}
+	if raceEnabled {
+		args = append(args, "-race")
+	}
+	build := exec.Command("go", append(args, ".")...)
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building peerdrop:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// proc is a running peerdrop process whose stdout is JSON lines.
+type proc struct {
+	t      *testing.T
+	cmd    *exec.Cmd
+	events chan map[string]any
+	stderr *syncBuffer
+	done   chan struct{}
+	code   int
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// env is a clean environment: no PEERDROP_* from the caller, a HOME of
+// the test's own.
+func env(t *testing.T, extra ...string) []string {
+	var out []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "PEERDROP_") && !strings.HasPrefix(kv, "HOME=") {
+			out = append(out, kv)
+		}
+	}
+	// A race-enabled binary otherwise sleeps 1s at exit (TSan's default).
+	out = append(out, "HOME="+t.TempDir(), "GORACE=atexit_sleep_ms=0")
+	return append(out, extra...)
+}
+
+// start runs peerdrop with args; stdin is given as text.
+func start(t *testing.T, stdin string, environ []string, args ...string) *proc {
+	t.Helper()
+	p := &proc{t: t, events: make(chan map[string]any, 4096), stderr: &syncBuffer{}, done: make(chan struct{})}
+	p.cmd = exec.Command(binary, args...)
+	p.cmd.Env = environ
+	p.cmd.Stdin = strings.NewReader(stdin)
+	p.cmd.Stderr = p.stderr
+	out, err := p.cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		defer close(p.done)
+		sc := bufio.NewScanner(out)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			var ev map[string]any
+			if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
+				ev = map[string]any{"event": "text", "text": sc.Text()}
+			}
+			p.events <- ev
+		}
+		p.cmd.Wait()
+		p.code = p.cmd.ProcessState.ExitCode()
+		close(p.events)
+	}()
+	t.Cleanup(func() {
+		p.cmd.Process.Kill()
+		<-p.done
+	})
+	return p
+}
+
+// wait waits for the process to exit and returns its status.
+func (p *proc) wait(within time.Duration) int {
+	p.t.Helper()
+	select {
+	case <-p.done:
+		return p.code
+	case <-time.After(within):
+		p.cmd.Process.Kill()
+		<-p.done
+		p.t.Fatalf("%v did not exit within %v; stderr:\n%s", p.cmd.Args[1:], within, p.stderr)
+		return -1
+	}
+}
+
+// next returns the next event of the given kind (and where f holds).
+func (p *proc) next(within time.Duration, kind string, f func(map[string]any) bool) map[string]any {
+	p.t.Helper()
+	timeout := time.After(within)
+	for {
+		select {
+		case ev, ok := <-p.events:
+			if !ok {
+				p.t.Fatalf("%v exited (status %d) before a %q event; stderr:\n%s", p.cmd.Args[1:], p.code, kind, p.stderr)
+			}
+			if ev["event"] == kind && (f == nil || f(ev)) {
+				return ev
+			}
+		case <-timeout:
+			p.t.Fatalf("%v: no %q event within %v; stderr:\n%s", p.cmd.Args[1:], kind, within, p.stderr)
+		}
+	}
+}
+
+// all drains the events of an exited process.
+func (p *proc) all() []map[string]any {
+	<-p.done
+	var out []map[string]any
+	for ev := range p.events {
+		out = append(out, ev)
+	}
+	return out
+}
+
+// runPD runs peerdrop to completion and returns stdout, stderr and status.
+func runPD(t *testing.T, environ []string, stdin string, args ...string) (string, string, int) {
+	t.Helper()
+	cmd := exec.Command(binary, args...)
+	cmd.Env = environ
+	cmd.Stdin = strings.NewReader(stdin)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	if _, ok := err.(*exec.ExitError); err != nil && !ok {
+		t.Fatal(err)
+	}
+	return out.String(), errb.String(), cmd.ProcessState.ExitCode()
+}
+
+// lab is a dht-node and the environment for devices that use it.
+type lab struct {
+	t    *testing.T
+	boot string
+	env  []string
+	dir  string
+}
+
+func newLab(t *testing.T) *lab {
+	t.Helper()
+	l := &lab{t: t, dir: t.TempDir()}
+	node := start(t, "", env(t), "dht-node", "--listen", "127.0.0.1:0", "--json", "--stats", "0")
+	ev := node.next(10*time.Second, "listening", nil)
+	l.boot = ev["addr"].(string)
+	l.env = env(t, "PEERDROP_BOOTSTRAP="+l.boot, "PEERDROP_LISTEN=127.0.0.1:0")
+	return l
+}
+
+func (l *lab) home(name string) string { return filepath.Join(l.dir, name) }
+
+// pd runs a command on a home and fails the test on a non-zero status.
+func (l *lab) pd(home string, args ...string) map[string]any {
+	l.t.Helper()
+	out, errOut, code := runPD(l.t, l.env, "", append([]string{"--home", home, "--json"}, args...)...)
+	if code != 0 {
+		l.t.Fatalf("peerdrop %v: status %d\n%s%s", args, code, out, errOut)
+	}
+	var ev map[string]any
+	if line, _, _ := strings.Cut(out, "\n"); line != "" {
+		if err := json.Unmarshal([]byte(line), &ev); err != nil {
+			l.t.Fatalf("peerdrop %v: %q is not JSON", args, line)
+		}
+	}
+	return ev
+}
+
+// person creates a home with an account; it returns the contact string.
+func (l *lab) person(name, device string) string {
+	l.t.Helper()
+	ev := l.pd(l.home(name), "init", "--name", name, "--device", device)
+	return ev["contact"].(string)
+}
+
+// friends makes two people contacts of each other.
+func (l *lab) friends(a, aContact, b, bContact string) {
+	l.t.Helper()
+	l.pd(l.home(a), "contact", "add", bContact)
+	l.pd(l.home(b), "contact", "add", aContact)
+}
+
+// recv starts a receiver; it returns once the device is published.
+func (l *lab) recv(home, stdin string, args ...string) *proc {
+	l.t.Helper()
+	p := start(l.t, stdin, l.env, append([]string{"--home", home, "--json", "recv"}, args...)...)
+	p.next(30*time.Second, "ready", nil)
+	return p
+}
+
+func TestSendRecvProcesses(t *testing.T) {
+	l := newLab(t)
+	alice := l.person("alice", "desk")
+	bob := l.person("bob", "laptop")
+	l.friends("alice", alice, "bob", bob)
+	inbox := t.TempDir()
+	rx := l.recv(l.home("bob"), "", "--yes", "--once", "--dir", inbox)
+
+	src, data := testfile.Random(t, t.TempDir(), "report 2026.pdf", 3<<20+5)
+	tx := start(t, "", l.env, "--home", l.home("alice"), "--json", "send", "bob", src)
+	res := tx.next(60*time.Second, "result", nil)
+	if code := tx.wait(10 * time.Second); code != 0 {
+		t.Fatalf("send: status %d; stderr:\n%s", code, tx.stderr)
+	}
+	if res["ok"] != true || res["state"] != "finished" || res["relayed"] != false || res["peer_name"] != "bob" {
+		t.Fatalf("result %v", res)
+	}
+	if _, ok := res["first_byte_ms"].(float64); !ok {
+		t.Fatalf("result without first_byte_ms: %v", res)
+	}
+	devs := res["devices"].([]any)
+	if len(devs) != 1 || devs[0].(map[string]any)["name"] != "laptop" || devs[0].(map[string]any)["state"] != "finished" {
+		t.Fatalf("devices %v", devs)
+	}
+
+	if code := rx.wait(10 * time.Second); code != 0 {
+		t.Fatalf("recv --once: status %d; stderr:\n%s", code, rx.stderr)
+	}
+	var offer, finished map[string]any
+	for _, ev := range rx.all() {
+		switch {
+		case ev["event"] == "offer":
+			offer = ev
+		case ev["event"] == "state" && ev["state"] == "finished":
+			finished = ev
+		}
+	}
+	if offer == nil || offer["name"] != "report 2026.pdf" || offer["peer_name"] != "alice" || offer["total"] != float64(len(data)) {
+		t.Fatalf("offer event %v", offer)
+	}
+	if finished == nil || finished["path"] != filepath.Join(inbox, "report 2026.pdf") {
+		t.Fatalf("finished event %v", finished)
+	}
+	testfile.Same(t, filepath.Join(inbox, "report 2026.pdf"), data)
+
+	// Both histories say so.
+	for _, who := range []string{"alice", "bob"} {
+		out, _, code := runPD(t, l.env, "", "--home", l.home(who), "--json", "transfers")
+		if code != 0 || !strings.Contains(out, `"state":"finished"`) || !strings.Contains(out, `"name":"report 2026.pdf"`) {
+			t.Fatalf("%s's transfers (status %d): %s", who, code, out)
+		}
+	}
+}
+
+// TestRefused: the receiver answers n at the prompt; the sender exits 3
+// with the reason, and so does recv --once.
+func TestRefused(t *testing.T) {
+	l := newLab(t)
+	alice := l.person("alice", "desk")
+	bob := l.person("bob", "laptop")
+	l.friends("alice", alice, "bob", bob)
+	rx := l.recv(l.home("bob"), "n\n", "--once")
+	src, _ := testfile.Random(t, t.TempDir(), "unwanted.bin", 1000)
+	out, errOut, code := runPD(t, l.env, "", "--home", l.home("alice"), "send", "bob", src)
+	if code != exitRefused {
+		t.Fatalf("send: status %d, want %d\n%s%s", code, exitRefused, out, errOut)
+	}
+	if !strings.Contains(errOut, "bob refused unwanted.bin") || !strings.Contains(errOut, "declined") {
+		t.Fatalf("send's error does not say who refused and why:\n%s", errOut)
+	}
+	rx.next(10*time.Second, "question", nil)
+	if code := rx.wait(10 * time.Second); code != exitRefused {
+		t.Fatalf("recv --once: status %d, want %d; stderr:\n%s", code, exitRefused, rx.stderr)
+	}
+}
+
+// TestTwoDevices: Bob joins a second device with device export/import;
+// Alice's send reaches both (one result, two devices), and a receiver
+// stopped with SIGTERM exits 130.
+func TestTwoDevices(t *testing.T) {
+	l := newLab(t)
+	alice := l.person("alice", "desk")
+	bob := l.person("bob", "laptop")
+	l.friends("alice", alice, "bob", bob)
+	archive := filepath.Join(t.TempDir(), "bob.pdacct")
+	pwEnv := append(append([]string(nil), l.env...), "PEERDROP_PASSWORD=correct horse battery staple")
+	if out, errOut, code := runPD(t, pwEnv, "", "--home", l.home("bob"), "device", "export", archive); code != 0 {
+		t.Fatalf("export: %d\n%s%s", code, out, errOut)
+	}
+	out, errOut, code := runPD(t, pwEnv, "", "--home", l.home("bob-phone"), "--json", "device", "import", archive, "--device", "phone")
+	if code != 0 || !strings.Contains(out, `"event":"imported"`) {
+		t.Fatalf("import: %d\n%s%s", code, out, errOut)
+	}
+	ev := l.pd(l.home("bob"), "id")
+	if devs := ev["devices"].([]any); len(devs) != 2 {
+		t.Fatalf("bob's devices after the import: %v", ev)
+	}
+
+	in1, in2 := t.TempDir(), t.TempDir()
+	r1 := l.recv(l.home("bob"), "", "--yes", "--dir", in1)
+	l.recv(l.home("bob-phone"), "", "--yes", "--dir", in2)
+	src, data := testfile.Random(t, t.TempDir(), "two.bin", 1<<20)
+	tx := start(t, "", l.env, "--home", l.home("alice"), "--json", "send", "bob", src)
+	res := tx.next(60*time.Second, "result", nil)
+	if code := tx.wait(10 * time.Second); code != 0 || res["ok"] != true {
+		t.Fatalf("send: status %d, result %v; stderr:\n%s", code, res, tx.stderr)
+	}
+	names := map[string]bool{}
+	for _, d := range res["devices"].([]any) {
+		if d.(map[string]any)["state"] == "finished" {
+			names[d.(map[string]any)["name"].(string)] = true
+		}
+	}
+	if !names["laptop"] || !names["phone"] {
+		t.Fatalf("devices that finished: %v", res["devices"])
+	}
+	testfile.Same(t, filepath.Join(in1, "two.bin"), data)
+	testfile.Same(t, filepath.Join(in2, "two.bin"), data)
+
+	r1.cmd.Process.Signal(syscall.SIGTERM)
+	if code := r1.wait(10 * time.Second); code != exitInterrupted {
+		t.Fatalf("recv after SIGTERM: status %d, want %d", code, exitInterrupted)
+	}
+}
+
+// TestKillReceiverThenResume: the receiving process is killed
+// mid-transfer. The send fails cleanly (status 5, no hang), the partial
+// file stays, and resume on the receiver (Alice's node running to serve
+// it) completes the file and verifies it.
+func TestKillReceiverThenResume(t *testing.T) {
+	l := newLab(t)
+	alice := l.person("alice", "desk")
+	carol := l.person("carol", "tablet")
+	l.friends("alice", alice, "carol", carol)
+	inbox := t.TempDir()
+	rx := l.recv(l.home("carol"), "", "--yes", "--dir", inbox)
+	big, data := testfile.Random(t, t.TempDir(), "big.bin", 256<<20)
+	tx := start(t, "", l.env, "--home", l.home("alice"), "--json", "send", "carol", big)
+	prog := rx.next(60*time.Second, "progress", func(ev map[string]any) bool { return ev["bytes"].(float64) > 0 })
+	id := prog["transfer"].(string)
+	rx.cmd.Process.Kill()
+	rx.wait(10 * time.Second)
+	t0 := time.Now()
+	res := tx.next(60*time.Second, "result", nil)
+	t.Logf("the send ended %v after the kill", time.Since(t0))
+	if code := tx.wait(10 * time.Second); code != exitFailed || res["ok"] != false {
+		t.Fatalf("send to a killed receiver: status %d, result %v", code, res)
+	}
+	if n := partialSize(inbox); n <= 0 || n >= int64(len(data)) {
+		t.Fatalf("partial file in %s: %d bytes", inbox, n)
+	}
+
+	l.recv(l.home("alice"), "", "--dir", t.TempDir())
+	t0 = time.Now()
+	out, errOut, code := runPD(t, l.env, "", "--home", l.home("carol"), "--json", "resume", id[:10])
+	t.Logf("resume took %v", time.Since(t0))
+	if code != 0 || !strings.Contains(out, `"ok":true`) {
+		t.Fatalf("resume: status %d\n%s%s", code, out, errOut)
+	}
+	testfile.Same(t, filepath.Join(inbox, "big.bin"), data)
+	if !strings.Contains(out, `"state":"ongoing"`) {
+		t.Fatalf("resume showed no transfer: %s", out)
+	}
+}
+
+// partialSize is the size of the partial file in dir (-1: none).
+func partialSize(dir string) int64 {
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		if strings.HasSuffix(e.Name(), ".part") {
+			if fi, err := e.Info(); err == nil {
+				return fi.Size()
+			}
+		}
+	}
+	return -1
+}
+
+func TestUnknownContact(t *testing.T) {
+	l := newLab(t)
+	l.person("alice", "desk")
+	src, _ := testfile.Random(t, t.TempDir(), "x.bin", 10)
+	_, errOut, code := runPD(t, l.env, "", "--home", l.home("alice"), "send", "carol", src)
+	if code != exitUnknown || !strings.Contains(errOut, `no contact "carol"`) || !strings.Contains(errOut, "hint: ") {
+		t.Fatalf("status %d, stderr:\n%s", code, errOut)
+	}
+}
+
+func TestUsageAndSetupErrors(t *testing.T) {
+	home := filepath.Join(t.TempDir(), "h")
+	e := env(t)
+	for _, c := range []struct {
+		args []string
+		code int
+		says string
+	}{
+		{[]string{"--bogus"}, exitUsage, "unknown flag"},
+		{[]string{"frobnicate"}, exitUsage, "unknown command"},
+		{[]string{"send", "bob"}, exitUsage, "requires at least 2 arg"},
+		{[]string{"contact", "add", "not-an-id"}, exitUsage, "not a contact string"},
+		{[]string{"--log-level", "loud", "version"}, exitUsage, "--log-level"},
+		{[]string{"--listen", "nonsense", "id"}, exitNotInit, "peerdrop init"},
+		{[]string{"id"}, exitNotInit, "peerdrop init"},
+		{[]string{"demo", "--size", "-1"}, exitUsage, "--size"},
+	} {
+		_, errOut, code := runPD(t, e, "", append([]string{"--home", home}, c.args...)...)
+		if code != c.code || !strings.Contains(errOut, c.says) {
+			t.Errorf("peerdrop %v: status %d (want %d), stderr %q (want %q)", c.args, code, c.code, errOut, c.says)
+		}
+	}
+	// A bad --listen is a usage error once it is used.
+	if _, _, code := runPD(t, e, "", "--home", home, "init", "--name", "x"); code != 0 {
+		t.Fatal("init failed")
+	}
+	if _, errOut, code := runPD(t, e, "", "--home", home, "--listen", "nonsense", "recv"); code != exitUsage || !strings.Contains(errOut, "--listen") {
+		t.Errorf("bad --listen: status %d, %q", code, errOut)
+	}
+	if _, errOut, code := runPD(t, e, "", "--home", home, "init"); code != exitError || !strings.Contains(errOut, "already holds an account") {
+		t.Errorf("second init: status %d, %q", code, errOut)
+	}
+}
+
+// TestOptionPrecedence: flag over environment over config file.
+func TestOptionPrecedence(t *testing.T) {
+	home := filepath.Join(t.TempDir(), "h")
+	e := env(t)
+	if _, _, code := runPD(t, e, "", "--home", home, "init", "--name", "Zoë"); code != 0 {
+		t.Fatal("init failed")
+	}
+	conf := filepath.Join(home, "config")
+	b, err := os.ReadFile(conf)
+	if err != nil || !strings.Contains(string(b), "name = Zoë") {
+		t.Fatalf("config template: %q, %v", b, err)
+	}
+	if err := os.WriteFile(conf, append(b, "log-level = loud\n"...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, errOut, code := runPD(t, e, "", "--home", home, "version"); code != exitUsage || !strings.Contains(errOut, "config: log-level") {
+		t.Fatalf("bad config value: status %d, %q", code, errOut)
+	}
+	e2 := append(append([]string(nil), e...), "PEERDROP_LOG_LEVEL=info")
+	if _, errOut, code := runPD(t, e2, "", "--home", home, "version"); code != 0 {
+		t.Fatalf("environment over config: status %d, %q", code, errOut)
+	}
+	e3 := append(append([]string(nil), e...), "PEERDROP_LOG_LEVEL=loud")
+	if _, errOut, code := runPD(t, e3, "", "--home", home, "--log-level", "error", "version"); code != 0 {
+		t.Fatalf("flag over environment: status %d, %q", code, errOut)
+	}
+	// The name from the config file is in the contact string.
+	out, _, code := runPD(t, e2, "", "--home", home, "id", "--offline")
+	if code != 0 || !strings.Contains(out, "?name=Zo%C3%AB") {
+		t.Fatalf("id: %d %q", code, out)
+	}
+	// PEERDROP_HOME is the home when --home is not given.
+	e4 := append(append([]string(nil), e2...), "PEERDROP_HOME="+home)
+	if out, _, code := runPD(t, e4, "", "id", "--offline"); code != 0 || !strings.Contains(out, home) {
+		t.Fatalf("PEERDROP_HOME: %d %q", code, out)
+	}
+	if err := os.WriteFile(conf, []byte("colour = blue\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, errOut, code := runPD(t, e, "", "--home", home, "version"); code != exitUsage || !strings.Contains(errOut, "config:1") {
+		t.Fatalf("unknown config key: status %d, %q", code, errOut)
+	}
+}
+
+func TestDemo(t *testing.T) {
+	out, errOut, code := runPD(t, env(t), "", "demo", "--size", "3000000", "--json")
+	if code != 0 {
+		t.Fatalf("demo: status %d\n%s%s", code, out, errOut)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	var last map[string]any
+	json.Unmarshal([]byte(lines[len(lines)-1]), &last)
+	if last["event"] != "demo" || last["ok"] != true || len(last["verified"].([]any)) != 2 {
+		t.Fatalf("demo's last line: %s", lines[len(lines)-1])
+	}
+	// The human form says it passed.
+	out, errOut, code = runPD(t, env(t), "", "demo", "--size", "100000")
+	if code != 0 || !strings.Contains(out, "Demo passed") || !strings.Contains(errOut, "matches the source") {
+		t.Fatalf("demo: status %d\n%s%s", code, out, errOut)
+	}
+}
+
+func TestVersion(t *testing.T) {
+	out, _, code := runPD(t, env(t), "", "version")
+	if code != 0 || !strings.HasPrefix(out, "peerdrop ") {
+		t.Fatalf("version: %d %q", code, out)
+	}
+}
