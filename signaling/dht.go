@@ -188,12 +188,49 @@ func (d *DHT) ID() [20]byte { return d.srv.ID() }
 // Bootstrap fills the routing table from the bootstrap nodes and the
 // nodes already known. With nothing to start from it returns at once
 // (anacrolix/dht would leak a goroutine).
+//
+// The configured bootstrap nodes are pinged first: anacrolix/dht starts a
+// traversal from its table alone once the table holds any node, and never
+// drops a dead one, so a table restored from a state file full of nodes
+// that are gone (another network, a restarted site) would otherwise shut
+// the configured nodes out for good.
 func (d *DHT) Bootstrap(ctx context.Context) error {
 	if len(d.cfg.Bootstrap) == 0 && !d.cfg.Global && d.srv.NumNodes() == 0 {
 		return nil
 	}
+	if d.srv.NumNodes() > 0 {
+		d.pingBootstrap(ctx)
+	}
 	_, err := d.srv.BootstrapContext(ctx)
 	return err
+}
+
+// pingBootstrap pings the configured bootstrap nodes (and, with Global,
+// the public routers) at once, adding those that answer to the table.
+func (d *DHT) pingBootstrap(ctx context.Context) {
+	addrs := append([]netip.AddrPort(nil), d.cfg.Bootstrap...)
+	if d.cfg.Global {
+		if g, err := dht.GlobalBootstrapAddrs("udp"); err == nil {
+			for _, a := range g {
+				if ap := a.KRPC().ToNodeAddrPort().AddrPort; ap.IsValid() {
+					addrs = append(addrs, ap)
+				}
+			}
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, a := range addrs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := d.AddNode(ctx, a); err != nil {
+				d.log.Debug("bootstrap node did not answer", "addr", a, "err", err)
+			}
+		}()
+	}
+	wg.Wait()
 }
 
 // AddNode pings addr and adds it to the routing table if it answers.

@@ -345,3 +345,42 @@ func TestDHTPerSourceQuota(t *testing.T) {
 		t.Fatalf("update refused: %v", err)
 	}
 }
+
+// TestDHTStaleStateFile: a node restarts with a state file that lists only
+// nodes that are gone, and with a bootstrap address of a live DHT: it must
+// use the live one (anacrolix/dht alone would start from the dead table and
+// never try the bootstrap address).
+func TestDHTStaleStateFile(t *testing.T) {
+	dir := t.TempDir()
+	state := filepath.Join(dir, "dht-nodes")
+	old := testDHT(t, 3, func(i int, c *DHTConfig) {
+		if i == 2 {
+			c.StateFile = state
+		}
+	})
+	for _, d := range old {
+		d.Close() // the old network is gone; the state file remembers it
+	}
+	live := testDHT(t, 3, nil)
+	d, err := NewDHT(&DHTConfig{Listen: loopback, StateFile: state, Bootstrap: []netip.AddrPort{live[0].Addr()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if d.Stats().Nodes == 0 {
+		t.Fatal("the state file restored no node: the test proves nothing")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := d.Bootstrap(ctx); err != nil {
+		t.Fatal(err)
+	}
+	_, priv, _ := ed25519.GenerateKey(nil)
+	it, _ := signItem(priv, nil, 1, []byte("through the live DHT"))
+	if err := d.Put(ctx, it); err != nil {
+		t.Fatalf("put with a stale table: %v", err)
+	}
+	if _, err := live[2].Get(ctx, it.Key, nil); err != nil {
+		t.Fatal(err)
+	}
+}

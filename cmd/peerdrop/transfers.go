@@ -75,4 +75,3 @@ peerdrop resume ID on the receiving device.`,
 	c.Flags().IntVarP(&limit, "limit", "n", 0, "show at most this many (0: all)")
 	return c
 }
-
