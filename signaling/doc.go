@@ -77,5 +77,5 @@
 // source address, once per source per 10 s, at most 20 a second), so
 // devices on one LAN form a DHT with no configured address and no
 // internet. A node with no bootstrap addresses is a bootstrap node for
-// others: examples/dhtnode runs one standalone.
+// others: the command "peerdrop dht-node" runs one standalone.
 package signaling
