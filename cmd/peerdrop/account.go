@@ -37,6 +37,9 @@ func parseContact(s string) (identity.AccountID, string, error) {
 	rest, _ := strings.CutPrefix(s, contactScheme)
 	idText, query, _ := strings.Cut(rest, "?")
 	id, err := identity.ParseAccountID(idText)
+	if err == nil && id.IsZero() {
+		err = identity.ErrInvalidID
+	}
 	if err != nil {
 		return id, "", usageErr("%q is not a contact string (peerdrop:ID?name=NAME) or an account ID: %v", s, err)
 	}
