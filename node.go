@@ -445,6 +445,24 @@ func (n *Node) DHTAddr() netip.AddrPort {
 // after transfer.Config.DecisionTimeout (10 min).
 func (n *Node) Offers() <-chan *IncomingTransfer { return n.offers }
 
+// NetworkChanged tells the Node that the device's network changed (Wi-Fi
+// to cellular, a new LAN): it bootstraps the DHT again from the configured
+// nodes and fetches contacts' device lists now. New connections gather
+// the current addresses by themselves; running transfers on a path that
+// vanished fail and can be re-asked. It returns at once.
+func (n *Node) NetworkChanged() {
+	n.spawn(func() {
+		if n.dht != nil {
+			ctx, cancel := context.WithTimeout(n.ctx, 30*time.Second)
+			if err := n.dht.Bootstrap(ctx); err != nil && n.ctx.Err() == nil {
+				n.log.Info("DHT bootstrap after a network change failed", "err", err)
+			}
+			cancel()
+		}
+		n.refreshContacts()
+	})
+}
+
 // SetPollBudget changes the signaling poll load at once (see
 // Config.PollBudget): lower in the background, higher in the foreground.
 func (n *Node) SetPollBudget(budget float64) { n.sig.SetPollBudget(budget) }

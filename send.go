@@ -48,6 +48,21 @@ type subTransfer struct {
 // the contact's devices. The transfers run until they end or are
 // canceled (Cancel, CancelDevice, Close).
 func (n *Node) SendFile(ctx context.Context, contact identity.AccountID, path string) (*OutgoingTransfer, error) {
+	return n.SendFileWithID(ctx, transfer.NewID(), contact, path)
+}
+
+// SendFileWithID is SendFile with a transfer ID chosen by the caller, for
+// an application that must know the ID before the contact's devices are
+// found (an asynchronous UI calls it in the background and files the
+// events under id at once). id must be fresh: from transfer.NewID, and not
+// in the history.
+func (n *Node) SendFileWithID(ctx context.Context, id transfer.ID, contact identity.AccountID, path string) (*OutgoingTransfer, error) {
+	if id.IsZero() {
+		return nil, errors.New("peerdrop: zero transfer ID")
+	}
+	if _, dup := n.records.get(id, Outgoing); dup {
+		return nil, fmt.Errorf("peerdrop: transfer %s is already in the history", id)
+	}
 	if n.closed.Load() {
 		return nil, ErrClosed
 	}
@@ -76,7 +91,7 @@ func (n *Node) SendFile(ctx context.Context, contact identity.AccountID, path st
 	if len(list.Devices) == 0 {
 		return nil, fmt.Errorf("peerdrop: %s: %w", c.Name, multidevice.ErrNoDevices)
 	}
-	o := &OutgoingTransfer{n: n, id: transfer.NewID(), peer: contact, name: transfer.SanitizeName(fi.Name()),
+	o := &OutgoingTransfer{n: n, id: id, peer: contact, name: transfer.SanitizeName(fi.Name()),
 		path: abs, size: fi.Size(), done: make(chan struct{}), left: len(list.Devices)}
 	for _, e := range list.Devices {
 		s := &subTransfer{o: o, entry: e, st: multidevice.Device{Device: e.Device, Name: e.Name, State: multidevice.Connecting, Total: fi.Size()}}

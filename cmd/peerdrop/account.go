@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
 	"os"
 	"os/user"
 	"path/filepath"
@@ -19,37 +18,11 @@ import (
 	"github.com/peerdrop/peerdrop/signaling"
 )
 
-// contactScheme starts a contact string: peerdrop:ACCOUNT-ID?name=NAME.
-const contactScheme = "peerdrop:"
-
-// contactString is what a user gives to the people who will send them files.
-func contactString(id identity.AccountID, name string) string {
-	s := contactScheme + id.String()
-	if name != "" {
-		s += "?" + url.Values{"name": {name}}.Encode()
-	}
-	return s
-}
-
 // parseContact reads a contact string or a bare account ID.
 func parseContact(s string) (identity.AccountID, string, error) {
-	s = strings.TrimSpace(s)
-	rest, _ := strings.CutPrefix(s, contactScheme)
-	idText, query, _ := strings.Cut(rest, "?")
-	id, err := identity.ParseAccountID(idText)
-	if err == nil && id.IsZero() {
-		err = identity.ErrInvalidID
-	}
+	id, name, err := identity.ParseContactString(s)
 	if err != nil {
 		return id, "", usageErr("%q is not a contact string (peerdrop:ID?name=NAME) or an account ID: %v", s, err)
-	}
-	var name string
-	if query != "" {
-		q, err := url.ParseQuery(query)
-		if err != nil {
-			return id, "", usageErr("contact string %q: %v", s, err)
-		}
-		name = identity.CleanName(q.Get("name"), identity.MaxContactName)
 	}
 	return id, name, nil
 }
@@ -113,7 +86,7 @@ peerdrop device export here and peerdrop device import there instead.`,
 				return err
 			}
 			a.name = name
-			cs := contactString(acct, name)
+			cs := identity.ContactString(acct, name)
 			if a.opt.json {
 				a.emitJSON(map[string]any{"event": "init", "account": acct, "device": dev, "device_name": device, "name": name, "contact": cs, "home": a.home})
 				return nil
@@ -165,7 +138,7 @@ func (a *app) idCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			cs := contactString(acct.ID(), a.name)
+			cs := identity.ContactString(acct.ID(), a.name)
 			var devs []signaling.DeviceEntry
 			var devErr error
 			if !offline {
@@ -326,7 +299,7 @@ add each other. A running peerdrop recv picks the change up within a minute.`,
 
 // findContact finds a contact by name, account ID or contact string.
 func findContact(st *identity.Store, query string) (identity.Contact, error) {
-	if id, _, err := parseContact(query); err == nil && strings.HasPrefix(strings.TrimSpace(query), contactScheme) {
+	if id, _, err := parseContact(query); err == nil && strings.HasPrefix(strings.TrimSpace(query), identity.ContactScheme) {
 		query = id.String()
 	}
 	ct, err := st.FindContact(query)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/peerdrop/peerdrop/internal/netopt"
 	"github.com/peerdrop/peerdrop/signaling"
 )
 
@@ -34,9 +35,9 @@ quotas, send limiter), needs no account, and contacts no other node unless given
 			if err != nil {
 				return err
 			}
-			boot, err := resolveBootstrap(a.ctx, a.opt.bootstrap)
+			boot, err := netopt.Bootstrap(a.ctx, a.opt.bootstrap)
 			if err != nil {
-				return err
+				return optErr(err, "give the node's IP address, or check the name")
 			}
 			cfg := &signaling.DHTConfig{Listen: ap, Bootstrap: boot, Global: a.opt.global, StateFile: state, Logger: a.log}
 			if a.opt.lan {

@@ -1,0 +1,53 @@
+package mobile
+
+// Config configures a Node. Strings are empty and numbers zero for their
+// defaults.
+type Config struct {
+	// Home is the app's private directory for keys, contacts and history
+	// (Android: context.filesDir + "/peerdrop"; iOS: Application Support).
+	// Required.
+	Home string
+	// DownloadDir receives accepted files when Accept gets no path.
+	// Default: Home/downloads.
+	DownloadDir string
+	// DeviceName names this device to the account's contacts (used by
+	// CreateIdentity and ImportIdentity; informational here).
+	DeviceName string
+
+	// Bootstrap lists DHT nodes to start from: "HOST:PORT,HOST:PORT".
+	// Default: none.
+	Bootstrap string
+	// LAN discovers DHT nodes on the local network by multicast.
+	LAN bool
+	// Global also uses the public BitTorrent DHT routers. Default: off.
+	Global bool
+	// Listen is the local "IP:PORT" for the DHT (UDP) and direct
+	// connections (TCP). Default: every address, any port.
+	Listen string
+
+	// TURNURL lists TURN servers, "turn:HOST:PORT?transport=tcp,...",
+	// sharing TURNUser and TURNPass. Default: none (direct paths only).
+	TURNURL  string
+	TURNUser string
+	TURNPass string
+
+	// AutoAcceptMaxBytes, if positive, accepts offers of at most this size
+	// whose media type starts with one of AutoAcceptTypes ("image/,video/";
+	// empty: any type) into DownloadDir without asking (no OnOffer).
+	AutoAcceptMaxBytes int64
+	AutoAcceptTypes    string
+
+	// ForegroundPollBudget and BackgroundPollBudget are the DHT gets per
+	// second spent polling for incoming requests (see SetForeground).
+	// Defaults: 10 and 0.5.
+	ForegroundPollBudget float64
+	BackgroundPollBudget float64
+	// LogLevel is the least level passed to the LogListener: -4 debug,
+	// 0 info, 4 warn, 8 error. Default: 0 (info).
+	LogLevel int
+}
+
+// NewConfig returns a Config with the app's directories.
+func NewConfig(home, downloadDir string) *Config {
+	return &Config{Home: home, DownloadDir: downloadDir}
+}

@@ -1,0 +1,176 @@
+package mobile
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/peerdrop/peerdrop"
+	"github.com/peerdrop/peerdrop/identity"
+	"github.com/peerdrop/peerdrop/transfer"
+)
+
+// Transfer is a file being sent to every device of a contact. Its ID is
+// known at once, so the app can match the listeners' callbacks to it
+// before the contact's devices are found.
+type Transfer struct {
+	id   transfer.ID
+	name string
+
+	mu       sync.Mutex
+	out      *peerdrop.OutgoingTransfer
+	canceled bool
+	err      error // set when it failed before any device was tried
+	done     chan struct{}
+}
+
+// ID is the transfer ID every device and callback uses.
+func (t *Transfer) ID() string { return t.id.String() }
+
+// Cancel stops the transfer on every device.
+func (t *Transfer) Cancel() {
+	t.mu.Lock()
+	t.canceled = true
+	out := t.out
+	t.mu.Unlock()
+	if out != nil {
+		out.Cancel()
+	}
+}
+
+// CancelDevice stops the transfer to one device (a device ID from
+// OnDevice); the others go on.
+func (t *Transfer) CancelDevice(deviceID string) error {
+	var dev identity.DeviceID
+	if err := dev.UnmarshalText([]byte(deviceID)); err != nil {
+		return err
+	}
+	t.mu.Lock()
+	out := t.out
+	t.mu.Unlock()
+	if out == nil {
+		return errors.New("peerdrop: the contact's devices are not known yet")
+	}
+	return out.CancelDevice(dev)
+}
+
+// IsDone reports whether every device's part ended (or the send failed
+// before reaching any).
+func (t *Transfer) IsDone() bool {
+	select {
+	case <-t.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// Wait blocks until the transfer ended, at most timeoutMillis (≤ 0: no
+// bound), and returns nil when at least one device received and verified
+// the file. Not for the UI thread.
+func (t *Transfer) Wait(timeoutMillis int64) error {
+	var timeout <-chan time.Time
+	if timeoutMillis > 0 {
+		tm := time.NewTimer(time.Duration(timeoutMillis) * time.Millisecond)
+		defer tm.Stop()
+		timeout = tm.C
+	}
+	select {
+	case <-t.done:
+	case <-timeout:
+		return context.DeadlineExceeded
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.err != nil {
+		return t.err
+	}
+	return t.out.Wait(context.Background())
+}
+
+// StatusJSON is the aggregate and each device's state, as JSON:
+// {"id", "name", "state", "bytes", "total", "error", "devices": [{"device",
+// "name", "state", "bytes", "relayed", "error"}]}.
+func (t *Transfer) StatusJSON() []byte {
+	t.mu.Lock()
+	out, ferr := t.out, t.err
+	t.mu.Unlock()
+	st := map[string]any{"id": t.id, "name": t.name, "state": "connecting"}
+	if ferr != nil {
+		st["state"], st["error"] = "failed", ferr.Error()
+	}
+	if out != nil {
+		a := out.Status()
+		st["state"], st["bytes"], st["total"] = a.State, a.Bytes, a.Total
+		if a.Err != nil {
+			st["error"] = a.Err.Error()
+		}
+		var devs []map[string]any
+		for _, d := range out.Devices() {
+			dm := map[string]any{"device": d.Device, "name": d.Name, "state": d.State, "bytes": d.Bytes, "relayed": d.Relayed}
+			if d.Err != nil {
+				dm["error"] = d.Err.Error()
+			}
+			devs = append(devs, dm)
+		}
+		st["devices"] = devs
+	}
+	b, _ := json.Marshal(st)
+	return b
+}
+
+// SendFile offers the file at path to every device of contact (a name,
+// account ID or contact string). It checks the contact and the file, then
+// returns at once: finding the devices (up to 30s) and the transfers run
+// in the background and report through the listeners; if no device can
+// be found, the transfer fails with a state change.
+func (n *Node) SendFile(contact, path string) (*Transfer, error) {
+	st, err := peerdrop.OpenStore(n.cfg.Home)
+	if err != nil {
+		return nil, err
+	}
+	if id, _, err := identity.ParseContactString(contact); err == nil {
+		contact = id.String()
+	}
+	c, err := st.FindContact(contact)
+	if err != nil {
+		return nil, err
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("peerdrop: %s is not a regular file", path)
+	}
+	t := &Transfer{id: transfer.NewID(), name: transfer.SanitizeName(fi.Name()), done: make(chan struct{})}
+	node, ctx, err := n.begin()
+	if err != nil {
+		return nil, err
+	}
+	go func() {
+		defer n.wg.Done()
+		fctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		out, err := node.SendFileWithID(fctx, t.id, c.ID, path)
+		cancel()
+		t.mu.Lock()
+		t.out, t.err = out, err
+		canceled := t.canceled
+		t.mu.Unlock()
+		if err != nil {
+			close(t.done)
+			n.failed(t.id, peerdrop.Outgoing, t.name, err)
+			return
+		}
+		if canceled {
+			out.Cancel()
+		}
+		<-out.Done()
+		close(t.done)
+	}()
+	return t, nil
+}
