@@ -14,15 +14,15 @@ import (
 
 // OfferListener is told about offers that wait for Accept or Refuse.
 type OfferListener interface {
-	OnOffer(o *Offer)
+	OnOffer(offer *Offer)
 }
 
 // ProgressListener follows transfers: OnTransfer gets a transfer as a whole
 // (an incoming one, or the optimistic aggregate of an outgoing one, whose
 // DeviceID is empty), OnDevice one recipient device of an outgoing one.
 type ProgressListener interface {
-	OnTransfer(p *Progress)
-	OnDevice(p *Progress)
+	OnTransfer(progress *Progress)
+	OnDevice(progress *Progress)
 }
 
 // StateListener gets every state change (of transfers, and of each

@@ -171,7 +171,7 @@ func TestMobileSendAcceptRefuse(t *testing.T) {
 	if err := bob.Accept(o.ID, ""); err != nil {
 		t.Fatal(err)
 	}
-	if err := tr.Wait(30_000); err != nil {
+	if err := tr.Await(30_000); err != nil {
 		t.Fatal(err)
 	}
 	if p := waitFinal(t, ra, tr.ID()); p.State != "finished" || p.Bytes != int64(len(data)) {
@@ -217,7 +217,7 @@ func TestMobileSendAcceptRefuse(t *testing.T) {
 	if err := bob.Refuse(o.ID, "not now"); err != nil {
 		t.Fatal(err)
 	}
-	if err := tr2.Wait(30_000); err == nil || !strings.Contains(err.Error(), "not now") {
+	if err := tr2.Await(30_000); err == nil || !strings.Contains(err.Error(), "not now") {
 		t.Fatalf("refused send: %v", err)
 	}
 	if p := waitFinal(t, ra, tr2.ID()); p.State != "refused" {
@@ -237,7 +237,7 @@ func TestMobileSendAcceptRefuse(t *testing.T) {
 	if err := bob.Accept(o.ID, dst); err != nil {
 		t.Fatal(err)
 	}
-	if err := tr3.Wait(30_000); err != nil {
+	if err := tr3.Await(30_000); err != nil {
 		t.Fatal(err)
 	}
 	waitFinal(t, rb, tr3.ID())
@@ -284,7 +284,7 @@ func TestMobileNoDevices(t *testing.T) {
 		t.Fatalf("SendFile blocked for %v", d)
 	}
 	p := waitFinal(t, ra, tr.ID())
-	if p.State != "failed" || p.Error == "" || !tr.IsDone() || tr.Wait(0) == nil {
+	if p.State != "failed" || p.Error == "" || !tr.IsDone() || tr.Await(0) == nil {
 		t.Fatalf("send to a contact with no devices: %+v", p)
 	}
 	// Stop and start again.

@@ -84,28 +84,32 @@ func NewNode(cfg *Config) *Node {
 }
 
 // SetOfferListener sets (or, with nil, clears) the offer listener.
-func (n *Node) SetOfferListener(l OfferListener) {
+func (n *Node) SetOfferListener(listener OfferListener) {
 	n.disp.mu.Lock()
-	n.disp.offer = l
+	n.disp.offer = listener
 	n.disp.mu.Unlock()
 }
 
 // SetProgressListener sets (or clears) the progress listener.
-func (n *Node) SetProgressListener(l ProgressListener) {
+func (n *Node) SetProgressListener(listener ProgressListener) {
 	n.disp.mu.Lock()
-	n.disp.progress = l
+	n.disp.progress = listener
 	n.disp.mu.Unlock()
 }
 
 // SetStateListener sets (or clears) the state listener.
-func (n *Node) SetStateListener(l StateListener) {
+func (n *Node) SetStateListener(listener StateListener) {
 	n.disp.mu.Lock()
-	n.disp.state = l
+	n.disp.state = listener
 	n.disp.mu.Unlock()
 }
 
 // SetLogListener sets (or clears) the log listener.
-func (n *Node) SetLogListener(l LogListener) { n.disp.mu.Lock(); n.disp.logs = l; n.disp.mu.Unlock() }
+func (n *Node) SetLogListener(listener LogListener) {
+	n.disp.mu.Lock()
+	n.disp.logs = listener
+	n.disp.mu.Unlock()
+}
 
 // Start opens the Node: it joins the DHT (in the background), publishes
 // this device and starts answering contacts. It fails if the home has no
@@ -267,6 +271,16 @@ func (n *Node) AccountID() string {
 func (n *Node) DeviceID() string {
 	if node := n.running(); node != nil {
 		return node.Device().String()
+	}
+	return ""
+}
+
+// DHTAddr is this device's DHT node address, "IP:PORT" ("" when
+// stopped): another device with no other DHT to join (two phones on a
+// hotspot) can use it as its Bootstrap.
+func (n *Node) DHTAddr() string {
+	if node := n.running(); node != nil && node.DHTAddr().IsValid() {
+		return node.DHTAddr().String()
 	}
 	return ""
 }

@@ -69,10 +69,11 @@ func (t *Transfer) IsDone() bool {
 	}
 }
 
-// Wait blocks until the transfer ended, at most timeoutMillis (≤ 0: no
+// Await blocks until the transfer ended, at most timeoutMillis (≤ 0: no
 // bound), and returns nil when at least one device received and verified
-// the file. Not for the UI thread.
-func (t *Transfer) Wait(timeoutMillis int64) error {
+// the file. Not for the UI thread. (Not "Wait": Java's Object.wait is
+// final.)
+func (t *Transfer) Await(timeoutMillis int64) error {
 	var timeout <-chan time.Time
 	if timeoutMillis > 0 {
 		tm := time.NewTimer(time.Duration(timeoutMillis) * time.Millisecond)
