@@ -201,8 +201,43 @@ func (d *DHT) Bootstrap(ctx context.Context) error {
 	if d.srv.NumNodes() > 0 {
 		d.pingBootstrap(ctx)
 	}
-	_, err := d.srv.BootstrapContext(ctx)
-	return err
+	return d.bootstrap(ctx)
+}
+
+// bootstrap is anacrolix's BootstrapContext (a find_node traversal towards
+// this node's own ID; nodes that answer join the table) with queries that
+// end with ctx. Its own queries use context.TODO: after a canceled
+// bootstrap, even after Close, they went on for their resend schedule.
+func (d *DHT) bootstrap(ctx context.Context) error {
+	id := d.srv.ID()
+	want := []krpc.Want{krpc.WantNodes}
+	if d.isIPv6() {
+		want = append(want, krpc.WantNodes6)
+	}
+	op := traversal.Start(traversal.OperationInput{
+		Target: id,
+		K:      16,
+		DoQuery: func(_ context.Context, addr krpc.NodeAddr) traversal.QueryResult {
+			res := d.srv.Query(ctx, dht.NewAddr(addr.UDP()), "find_node", dht.QueryInput{MsgArgs: krpc.MsgArgs{Target: id, Want: want}})
+			return res.TraversalQueryResult(addr)
+		},
+		NodeFilter: d.srv.TraversalNodeFilter,
+	})
+	defer func() {
+		op.Stop()
+		<-op.Stopped() // every query has returned: they end with ctx
+	}()
+	nodes, err := d.srv.TraversalStartingNodes()
+	if err != nil {
+		return fmt.Errorf("signaling: bootstrap: %w", err)
+	}
+	op.AddNodes(nodes)
+	select {
+	case <-op.Stalled():
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // pingBootstrap pings the configured bootstrap nodes (and, with Global,
