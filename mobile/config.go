@@ -25,11 +25,11 @@ type Config struct {
 	// connections (TCP). Default: every address, any port.
 	Listen string
 
-	// TURNURL lists TURN servers, "turn:HOST:PORT?transport=tcp,...",
-	// sharing TURNUser and TURNPass. Default: none (direct paths only).
-	TURNURL  string
-	TURNUser string
-	TURNPass string
+	// TurnURL lists TURN servers, "turn:HOST:PORT?transport=tcp,...",
+	// sharing TurnUser and TurnPass. Default: none (direct paths only).
+	TurnURL  string
+	TurnUser string
+	TurnPass string
 
 	// AutoAcceptMaxBytes, if positive, accepts offers of at most this size
 	// whose media type starts with one of AutoAcceptTypes ("image/,video/";

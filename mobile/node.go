@@ -168,7 +168,7 @@ func (n *Node) nodeConfig() (*peerdrop.Config, error) {
 		}
 		pc.DHTListen, pc.ICE.ListenAddrs = ap, []netip.AddrPort{ap}
 	}
-	if pc.ICE.Servers, err = netopt.TURN(c.TURNURL, c.TURNUser, c.TURNPass); err != nil {
+	if pc.ICE.Servers, err = netopt.TURN(c.TurnURL, c.TurnUser, c.TurnPass); err != nil {
 		return nil, err
 	}
 	if c.AutoAcceptMaxBytes > 0 {

@@ -45,10 +45,10 @@ static int run(NSString *home, NSString *downloads, NSString *bobContact, NSStri
     }
     MobileConfig *cfg = MobileNewConfig(home, downloads);
     cfg.bootstrap = @"192.0.2.10:6882";
-    cfg.turnurl = @"turn:turn.example.org:3478?transport=tcp";
+    cfg.turnURL = @"turn:turn.example.org:3478?transport=tcp";
     cfg.autoAcceptMaxBytes = 20 << 20;
     cfg.autoAcceptTypes = @"image/";
-    MobileNode *node = [[MobileNode alloc] init:cfg];
+    MobileNode *node = MobileNewNode(cfg); // as [[MobileNode alloc] init:cfg]
     AppListener *app = [[AppListener alloc] init];
     app.node = node;
     [node setOfferListener:app];
