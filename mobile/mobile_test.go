@@ -26,7 +26,6 @@ type recorder struct {
 	progress []*Progress
 	states   [][]byte
 	logs     int
-	threads  map[int64]bool
 }
 
 func newRecorder() *recorder { return &recorder{offers: make(chan *Offer, 16)} }
