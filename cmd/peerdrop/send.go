@@ -99,6 +99,14 @@ func (a *app) sendOne(n *peerdrop.Node, disp *display, ct identity.Contact, path
 		if a.ctx.Err() != nil {
 			return errInterrupted
 		}
+		if st := n.Stats().DHT; st.GoodNodes == 0 && (errors.Is(err, signaling.ErrNotFound) || errors.Is(err, context.DeadlineExceeded)) {
+			boot := a.opt.bootstrap
+			if boot == "" {
+				boot = "none given"
+			}
+			return withHint(exitFailed, fmt.Errorf("%s: this device reached no DHT node, so it cannot look up %s's devices", path, ct.Name),
+				fmt.Sprintf("is UDP blocked on this network? peerdrop's signaling needs UDP to a DHT node (bootstrap: %s; or --lan, --global)", boot))
+		}
 		if errors.Is(err, signaling.ErrNotFound) || errors.Is(err, context.DeadlineExceeded) {
 			return withHint(exitFailed, fmt.Errorf("%s: no device of %s found in the DHT within %v", path, ct.Name, find),
 				fmt.Sprintf("has %s run peerdrop (recv) since adding you, with a DHT node you both reach (--bootstrap, --lan)?", ct.Name))

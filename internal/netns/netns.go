@@ -6,6 +6,7 @@ package netns
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"net"
 	"os"
@@ -129,4 +130,38 @@ func Bridge(t testing.TB, prefix string, hosts ...*NS) []net.IP {
 		addrs = append(addrs, net.ParseIP(addr))
 	}
 	return addrs
+}
+
+// Dial connects from inside the namespace; the connection stays there.
+func (n *NS) Dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	var c net.Conn
+	err := n.Do(func() (err error) {
+		var d net.Dialer
+		c, err = d.DialContext(ctx, network, addr)
+		return err
+	})
+	return c, err
+}
+
+// DeleteStale deletes the namespaces (and kills their processes) that
+// crashed test runs left: those named pdt-PID-N whose process is gone.
+// It returns their names.
+func DeleteStale() []string {
+	out, _ := exec.Command("ip", "netns", "list").Output()
+	var gone []string
+	for _, line := range strings.Split(string(out), "\n") {
+		name, _, _ := strings.Cut(strings.TrimSpace(line), " ")
+		rest, ok := strings.CutPrefix(name, "pdt-")
+		if !ok {
+			continue
+		}
+		pidText, _, _ := strings.Cut(rest, "-")
+		pid, err := strconv.Atoi(pidText)
+		if err != nil || unix.Kill(pid, 0) == nil {
+			continue // not ours, or its run is alive
+		}
+		Delete(name)
+		gone = append(gone, name)
+	}
+	return gone
 }

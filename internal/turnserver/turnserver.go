@@ -46,10 +46,30 @@ func (s *Server) Log() string { return s.log.String() }
 // the test ends.
 func Start(t testing.TB) *Server {
 	t.Helper()
+	return StartWith(t, Options{})
+}
+
+// Options place a coturn elsewhere than on loopback.
+type Options struct {
+	// Exec prefixes the command, e.g. ip netns exec NS. Default: none.
+	Exec []string
+	// IP is the listening and relay address. Default: 127.0.0.1 (with
+	// loopback peers allowed).
+	IP netip.Addr
+	// Port is the listening port. Default: a free port on loopback.
+	Port int
+	// Dial reaches the server to see that it listens (from inside its
+	// namespace, say). Default: a plain dialer.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+}
+
+// StartWith runs coturn as opts say; see Start.
+func StartWith(t testing.TB, opts Options) *Server {
+	t.Helper()
 	bin := testenv.NeedCommand(t, "turnserver", "the coturn package provides the real TURN server these tests relay through")
 	var lastErr error
 	for attempt := 0; attempt < 5; attempt++ {
-		s, err := start(t, bin)
+		s, err := start(t, bin, opts)
 		if err == nil {
 			t.Cleanup(s.stop)
 			return s
@@ -60,33 +80,45 @@ func Start(t testing.TB) *Server {
 	return nil
 }
 
-func start(t testing.TB, bin string) (*Server, error) {
+func start(t testing.TB, bin string, opts Options) (*Server, error) {
 	dir := t.TempDir()
-	port, err := freePort()
-	if err != nil {
-		return nil, err
+	port := opts.Port
+	if port == 0 {
+		var err error
+		if port, err = freePort(); err != nil {
+			return nil, err
+		}
+	}
+	ip := opts.IP
+	if !ip.IsValid() {
+		ip = netip.MustParseAddr("127.0.0.1")
 	}
 	// Relay ports from a random 1000-port window, so that parallel servers
 	// rarely collide.
 	minPort := 20000 + 1000*(port%40)
 	s := &Server{
-		Addr:     netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(port)),
+		Addr:     netip.AddrPortFrom(ip, uint16(port)),
 		User:     "peerdrop",
 		Password: "test-password",
 		Realm:    "peerdrop.test",
 		log:      &syncBuffer{},
 		done:     make(chan struct{}),
 	}
-	s.cmd = exec.Command(bin,
+	args := []string{
 		"-n", "--no-cli", "--no-tls", "--no-dtls",
-		"--listening-ip=127.0.0.1", "--relay-ip=127.0.0.1",
-		"--listening-port="+strconv.Itoa(port),
-		"--min-port="+strconv.Itoa(minPort), "--max-port="+strconv.Itoa(minPort+999),
-		"--lt-cred-mech", "--user="+s.User+":"+s.Password, "--realm="+s.Realm,
-		"--allow-loopback-peers", "--no-software-attribute",
-		"--userdb="+filepath.Join(dir, "turndb"), "--pidfile="+filepath.Join(dir, "pid"),
+		"--listening-ip=" + ip.String(), "--relay-ip=" + ip.String(),
+		"--listening-port=" + strconv.Itoa(port),
+		"--min-port=" + strconv.Itoa(minPort), "--max-port=" + strconv.Itoa(minPort+999),
+		"--lt-cred-mech", "--user=" + s.User + ":" + s.Password, "--realm=" + s.Realm,
+		"--no-software-attribute",
+		"--userdb=" + filepath.Join(dir, "turndb"), "--pidfile=" + filepath.Join(dir, "pid"),
 		"--log-file=stdout", "--simple-log", "--no-stdout-log",
-	)
+	}
+	if ip.IsLoopback() {
+		args = append(args, "--allow-loopback-peers")
+	}
+	argv := append(append(append([]string(nil), opts.Exec...), bin), args...)
+	s.cmd = exec.Command(argv[0], argv[1:]...)
 	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
 	s.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := s.cmd.Start(); err != nil {
@@ -96,6 +128,11 @@ func start(t testing.TB, bin string) (*Server, error) {
 		_ = s.cmd.Wait()
 		close(s.done)
 	}()
+	dial := opts.Dial
+	if dial == nil {
+		var d net.Dialer
+		dial = d.DialContext
+	}
 	deadline := time.Now().Add(5 * time.Second)
 	for time.Now().Before(deadline) {
 		select {
@@ -104,8 +141,7 @@ func start(t testing.TB, bin string) (*Server, error) {
 		default:
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-		var d net.Dialer
-		c, err := d.DialContext(ctx, "tcp", s.Addr.String())
+		c, err := dial(ctx, "tcp", s.Addr.String())
 		cancel()
 		if err == nil {
 			c.Close()

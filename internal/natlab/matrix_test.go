@@ -1,0 +1,230 @@
+package natlab
+
+import (
+	"crypto/rand"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// pair is one cell of the matrix: Alice (behind A) sends to Bob (behind
+// B, or the same router), with or without TURN configured on both.
+type pair struct {
+	A, B NAT
+	Same bool
+	TURN bool
+}
+
+func (p pair) String() string {
+	s := fmt.Sprintf("%s→%s", p.A, p.B)
+	if p.Same {
+		s = fmt.Sprintf("%s, same router", p.A)
+	}
+	if p.TURN {
+		s += "+turn"
+	}
+	return s
+}
+
+// expect is what peerdrop should do for a pair: whether the file arrives,
+// and over which path. Direct paths are TCP, active to passive: one exists
+// when either side accepts inbound connections (an open host) or both are
+// on one LAN. peerdrop gathers no passive reflexive candidates (no port
+// mapping) and does no TCP simultaneous open, so behind two NATs of any
+// type the path is the TURN relay. The DHT signaling is UDP: a UDP-blocked
+// site cannot reach it, so nothing works there and the error must say so.
+func (p pair) expect() (ok, relayed bool) {
+	switch {
+	case p.A == UDPBlocked || p.B == UDPBlocked:
+		return false, false
+	case p.Same || p.A == Open || p.B == Open:
+		return true, false
+	case p.TURN:
+		return true, true
+	}
+	return false, false
+}
+
+type outcome struct {
+	pair
+	OK        bool
+	Relayed   bool
+	FirstByte time.Duration
+	Rate      float64 // bytes/s
+	Exit      int
+	Err       string
+	Took      time.Duration
+}
+
+const matrixFile = 4 << 20
+
+// runPair runs one cell with the real CLI: bob runs recv --yes, alice
+// send --json; the result line says the path and the timings.
+func runPair(t *testing.T, l *Lab, p pair) outcome {
+	sa := l.Site(p.A)
+	sb := sa
+	if !p.Same {
+		sb = l.Site(p.B)
+	}
+	alice, bob := sa.Host("alice", nil), sb.Host("bob", nil)
+	alice.TURN, bob.TURN = p.TURN, p.TURN
+	Befriend(alice, bob, alice.Init(), bob.Init())
+	inbox := t.TempDir()
+	rx := bob.Start("", "recv", "--yes", "--dir", inbox)
+	if _, err := rx.TryNext(60*time.Second, "ready", nil); err != "" {
+		t.Fatalf("bob's recv: %s; stderr:\n%s", err, rx.Stderr)
+	}
+	src := filepath.Join(t.TempDir(), "file.bin")
+	data := make([]byte, matrixFile)
+	rand.Read(data)
+	if err := os.WriteFile(src, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	tx := alice.Start("", "send", "bob", src)
+	o := outcome{pair: p}
+	o.Exit = tx.Wait(3 * time.Minute)
+	o.Took = time.Since(start)
+	for _, ev := range tx.Rest() {
+		switch ev["event"] {
+		case "result":
+			o.OK, _ = ev["ok"].(bool)
+			o.Relayed, _ = ev["relayed"].(bool)
+			if ms, ok := ev["first_byte_ms"].(float64); ok {
+				o.FirstByte = time.Duration(ms * float64(time.Millisecond))
+			}
+			o.Rate, _ = ev["rate"].(float64)
+		case "error": // the command's own words, with its hint
+			o.Err, _ = ev["error"].(string)
+			if h, _ := ev["hint"].(string); h != "" {
+				o.Err += " (hint: " + h + ")"
+			}
+		}
+	}
+	if o.OK {
+		got, err := os.ReadFile(filepath.Join(inbox, "file.bin"))
+		if err != nil || string(got) != string(data) {
+			t.Errorf("%v: reported ok, but the received file differs (%v)", p, err)
+			o.OK = false
+		}
+	}
+	return o
+}
+
+// matrix is every pair of NAT types (each unordered pair once), with and
+// without TURN, and every type with both hosts behind the same router.
+func matrix() []pair {
+	var ps []pair
+	for i, a := range NATs {
+		for _, b := range NATs[i:] {
+			for _, turn := range []bool{false, true} {
+				ps = append(ps, pair{A: a, B: b, TURN: turn})
+			}
+		}
+	}
+	for _, a := range NATs[1:] {
+		ps = append(ps, pair{A: a, B: a, Same: true})
+	}
+	return ps
+}
+
+// ciMatrix is the subset .ci/run runs: one cell of each kind of outcome.
+func ciMatrix() []pair {
+	return []pair{
+		{A: PortRestricted, B: Open},                  // direct, inbound to the open host
+		{A: Symmetric, B: PortRestricted, TURN: true}, // relayed
+		{A: FullCone, B: Symmetric},                   // no path, no TURN: a clean error
+		{A: Symmetric, B: Symmetric, Same: true},      // one LAN: direct
+		{A: UDPBlocked, B: Open, TURN: true},          // no DHT: a clean error
+	}
+}
+
+// TestMatrix sends a file across each pair of NAT types with the real CLI
+// and checks the outcome against expect. PEERDROP_NATLAB=full runs every
+// cell (35); otherwise a representative five. PEERDROP_NATLAB_TABLE=FILE
+// writes the results as a markdown table.
+func TestMatrix(t *testing.T) {
+	needLab(t)
+	cells := ciMatrix()
+	if os.Getenv("PEERDROP_NATLAB") == "full" {
+		cells = matrix()
+	}
+	l := New(t, bin, 1)
+	var mu sync.Mutex
+	var results []outcome
+	sem := make(chan struct{}, 6)
+	t.Run("cells", func(t *testing.T) {
+		for _, p := range cells {
+			t.Run(p.String(), func(t *testing.T) {
+				t.Parallel()
+				sem <- struct{}{}
+				defer func() { <-sem }()
+				o := runPair(t, l, p)
+				mu.Lock()
+				results = append(results, o)
+				mu.Unlock()
+				wantOK, wantRelay := p.expect()
+				t.Logf("%v: ok %v relayed %v first byte %v rate %.1f MB/s exit %d in %v %s", p, o.OK, o.Relayed, o.FirstByte.Round(time.Millisecond), o.Rate/1e6, o.Exit, o.Took.Round(time.Millisecond), o.Err)
+				switch {
+				case o.OK != wantOK:
+					t.Errorf("%v: ok %v, want %v (exit %d: %s)", p, o.OK, wantOK, o.Exit, o.Err)
+				case wantOK && o.Relayed != wantRelay:
+					t.Errorf("%v: relayed %v, want %v", p, o.Relayed, wantRelay)
+				case wantOK && o.Exit != 0:
+					t.Errorf("%v: exit %d after success", p, o.Exit)
+				case !wantOK && (o.Exit != 5 || o.Err == ""):
+					t.Errorf("%v: failure with exit %d and error %q; want exit 5 and a clear error", p, o.Exit, o.Err)
+				case !wantOK && (p.A == UDPBlocked) != strings.Contains(o.Err, "reached no DHT node"):
+					t.Errorf("%v: error %q does not say whether this device reached the DHT", p, o.Err)
+				case !wantOK && p.A != UDPBlocked && p.B != UDPBlocked && !strings.Contains(o.Err, "--turn"):
+					t.Errorf("%v: error %q does not suggest TURN", p, o.Err)
+				case !wantOK && o.Took > 2*time.Minute:
+					t.Errorf("%v: failing took %v: a hang, not an error", p, o.Took)
+				}
+			})
+		}
+	})
+	if path := os.Getenv("PEERDROP_NATLAB_TABLE"); path != "" {
+		if err := os.WriteFile(path, []byte(table(results)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("table written to %s", path)
+	}
+}
+
+// table renders the results as markdown.
+func table(rs []outcome) string {
+	sort.Slice(rs, func(i, j int) bool { return rs[i].pair.String() < rs[j].pair.String() })
+	var b strings.Builder
+	b.WriteString("| sender | receiver | TURN | result | path | first byte | throughput | time |\n")
+	b.WriteString("|--------|----------|------|--------|------|-----------|-----------|------|\n")
+	for _, r := range rs {
+		recv := string(r.B)
+		if r.Same {
+			recv += " (same router)"
+		}
+		turn := "no"
+		if r.TURN {
+			turn = "yes"
+		}
+		res, path, fb, rate := "ok", "direct TCP", r.FirstByte.Round(time.Millisecond).String(), fmt.Sprintf("%.0f MB/s", r.Rate/1e6)
+		if r.Relayed {
+			path = "TURN relay (TCP)"
+		}
+		if !r.OK {
+			res, path, fb, rate = fmt.Sprintf("fails, exit %d", r.Exit), "—", "—", "—"
+			if strings.Contains(r.Err, "reached no DHT node") {
+				path = "no signaling (UDP blocked)"
+			} else {
+				path = "no path"
+			}
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %.1fs |\n", r.A, recv, turn, res, path, fb, rate, r.Took.Seconds())
+	}
+	return b.String()
+}
