@@ -134,9 +134,10 @@ func TestSendRightAfterOpen(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("open to verified end: %v", time.Since(start))
-	h := bob.History()
-	if len(h) != 1 || h[0].State != multidevice.Finished {
-		t.Fatalf("bob's history: %+v", h)
-	}
-	sameFile(t, h[0].Path, data)
+	// The receiver saves its record right after the sender saw the end.
+	waitFor(t, 5*time.Second, func() bool {
+		h := bob.History()
+		return len(h) == 1 && h[0].State == multidevice.Finished
+	})
+	sameFile(t, bob.History()[0].Path, data)
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
@@ -9,11 +8,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/peerdrop/peerdrop/internal/natlab"
 	"github.com/peerdrop/peerdrop/internal/testfile"
 )
 
@@ -46,125 +45,16 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// proc is a running peerdrop process whose stdout is JSON lines.
-type proc struct {
-	t      *testing.T
-	cmd    *exec.Cmd
-	events chan map[string]any
-	stderr *syncBuffer
-	done   chan struct{}
-	code   int
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // env is a clean environment: no PEERDROP_* from the caller, a HOME of
 // the test's own.
 func env(t *testing.T, extra ...string) []string {
-	var out []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "PEERDROP_") && !strings.HasPrefix(kv, "HOME=") {
-			out = append(out, kv)
-		}
-	}
-	// A race-enabled binary otherwise sleeps 1s at exit (TSan's default).
-	out = append(out, "HOME="+t.TempDir(), "GORACE=atexit_sleep_ms=0")
-	return append(out, extra...)
+	return natlab.CleanEnv(t.TempDir(), extra...)
 }
 
-// start runs peerdrop with args; stdin is given as text.
-func start(t *testing.T, stdin string, environ []string, args ...string) *proc {
+// start runs peerdrop with args in the background; stdin is given as text.
+func start(t *testing.T, stdin string, environ []string, args ...string) *natlab.Proc {
 	t.Helper()
-	p := &proc{t: t, events: make(chan map[string]any, 4096), stderr: &syncBuffer{}, done: make(chan struct{})}
-	p.cmd = exec.Command(binary, args...)
-	p.cmd.Env = environ
-	p.cmd.Stdin = strings.NewReader(stdin)
-	p.cmd.Stderr = p.stderr
-	out, err := p.cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		defer close(p.done)
-		sc := bufio.NewScanner(out)
-		sc.Buffer(make([]byte, 1<<20), 1<<20)
-		for sc.Scan() {
-			var ev map[string]any
-			if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
-				ev = map[string]any{"event": "text", "text": sc.Text()}
-			}
-			p.events <- ev
-		}
-		p.cmd.Wait()
-		p.code = p.cmd.ProcessState.ExitCode()
-		close(p.events)
-	}()
-	t.Cleanup(func() {
-		p.cmd.Process.Kill()
-		<-p.done
-	})
-	return p
-}
-
-// wait waits for the process to exit and returns its status.
-func (p *proc) wait(within time.Duration) int {
-	p.t.Helper()
-	select {
-	case <-p.done:
-		return p.code
-	case <-time.After(within):
-		p.cmd.Process.Kill()
-		<-p.done
-		p.t.Fatalf("%v did not exit within %v; stderr:\n%s", p.cmd.Args[1:], within, p.stderr)
-		return -1
-	}
-}
-
-// next returns the next event of the given kind (and where f holds).
-func (p *proc) next(within time.Duration, kind string, f func(map[string]any) bool) map[string]any {
-	p.t.Helper()
-	timeout := time.After(within)
-	for {
-		select {
-		case ev, ok := <-p.events:
-			if !ok {
-				p.t.Fatalf("%v exited (status %d) before a %q event; stderr:\n%s", p.cmd.Args[1:], p.code, kind, p.stderr)
-			}
-			if ev["event"] == kind && (f == nil || f(ev)) {
-				return ev
-			}
-		case <-timeout:
-			p.t.Fatalf("%v: no %q event within %v; stderr:\n%s", p.cmd.Args[1:], kind, within, p.stderr)
-		}
-	}
-}
-
-// all drains the events of an exited process.
-func (p *proc) all() []map[string]any {
-	<-p.done
-	var out []map[string]any
-	for ev := range p.events {
-		out = append(out, ev)
-	}
-	return out
+	return natlab.StartProc(t, environ, stdin, append([]string{binary}, args...)...)
 }
 
 // runPD runs peerdrop to completion and returns stdout, stderr and status.
@@ -194,7 +84,7 @@ func newLab(t *testing.T) *lab {
 	t.Helper()
 	l := &lab{t: t, dir: t.TempDir()}
 	node := start(t, "", env(t), "dht-node", "--listen", "127.0.0.1:0", "--json", "--stats", "0")
-	ev := node.next(10*time.Second, "listening", nil)
+	ev := node.Next(10*time.Second, "listening", nil)
 	l.boot = ev["addr"].(string)
 	l.env = env(t, "PEERDROP_BOOTSTRAP="+l.boot, "PEERDROP_LISTEN=127.0.0.1:0")
 	return l
@@ -233,10 +123,10 @@ func (l *lab) friends(a, aContact, b, bContact string) {
 }
 
 // recv starts a receiver; it returns once the device is published.
-func (l *lab) recv(home, stdin string, args ...string) *proc {
+func (l *lab) recv(home, stdin string, args ...string) *natlab.Proc {
 	l.t.Helper()
 	p := start(l.t, stdin, l.env, append([]string{"--home", home, "--json", "recv"}, args...)...)
-	p.next(30*time.Second, "ready", nil)
+	p.Next(30*time.Second, "ready", nil)
 	return p
 }
 
@@ -250,9 +140,9 @@ func TestSendRecvProcesses(t *testing.T) {
 
 	src, data := testfile.Random(t, t.TempDir(), "report 2026.pdf", 3<<20+5)
 	tx := start(t, "", l.env, "--home", l.home("alice"), "--json", "send", "bob", src)
-	res := tx.next(60*time.Second, "result", nil)
-	if code := tx.wait(10 * time.Second); code != 0 {
-		t.Fatalf("send: status %d; stderr:\n%s", code, tx.stderr)
+	res := tx.Next(60*time.Second, "result", nil)
+	if code := tx.Wait(10 * time.Second); code != 0 {
+		t.Fatalf("send: status %d; stderr:\n%s", code, tx.Stderr)
 	}
 	if res["ok"] != true || res["state"] != "finished" || res["relayed"] != false || res["peer_name"] != "bob" {
 		t.Fatalf("result %v", res)
@@ -265,11 +155,11 @@ func TestSendRecvProcesses(t *testing.T) {
 		t.Fatalf("devices %v", devs)
 	}
 
-	if code := rx.wait(10 * time.Second); code != 0 {
-		t.Fatalf("recv --once: status %d; stderr:\n%s", code, rx.stderr)
+	if code := rx.Wait(10 * time.Second); code != 0 {
+		t.Fatalf("recv --once: status %d; stderr:\n%s", code, rx.Stderr)
 	}
 	var offer, finished map[string]any
-	for _, ev := range rx.all() {
+	for _, ev := range rx.Rest() {
 		switch {
 		case ev["event"] == "offer":
 			offer = ev
@@ -310,9 +200,9 @@ func TestRefused(t *testing.T) {
 	if !strings.Contains(errOut, "bob refused unwanted.bin") || !strings.Contains(errOut, "declined") {
 		t.Fatalf("send's error does not say who refused and why:\n%s", errOut)
 	}
-	rx.next(10*time.Second, "question", nil)
-	if code := rx.wait(10 * time.Second); code != exitRefused {
-		t.Fatalf("recv --once: status %d, want %d; stderr:\n%s", code, exitRefused, rx.stderr)
+	rx.Next(10*time.Second, "question", nil)
+	if code := rx.Wait(10 * time.Second); code != exitRefused {
+		t.Fatalf("recv --once: status %d, want %d; stderr:\n%s", code, exitRefused, rx.Stderr)
 	}
 }
 
@@ -343,9 +233,9 @@ func TestTwoDevices(t *testing.T) {
 	l.recv(l.home("bob-phone"), "", "--yes", "--dir", in2)
 	src, data := testfile.Random(t, t.TempDir(), "two.bin", 1<<20)
 	tx := start(t, "", l.env, "--home", l.home("alice"), "--json", "send", "bob", src)
-	res := tx.next(60*time.Second, "result", nil)
-	if code := tx.wait(10 * time.Second); code != 0 || res["ok"] != true {
-		t.Fatalf("send: status %d, result %v; stderr:\n%s", code, res, tx.stderr)
+	res := tx.Next(60*time.Second, "result", nil)
+	if code := tx.Wait(10 * time.Second); code != 0 || res["ok"] != true {
+		t.Fatalf("send: status %d, result %v; stderr:\n%s", code, res, tx.Stderr)
 	}
 	names := map[string]bool{}
 	for _, d := range res["devices"].([]any) {
@@ -359,8 +249,8 @@ func TestTwoDevices(t *testing.T) {
 	testfile.Same(t, filepath.Join(in1, "two.bin"), data)
 	testfile.Same(t, filepath.Join(in2, "two.bin"), data)
 
-	r1.cmd.Process.Signal(syscall.SIGTERM)
-	if code := r1.wait(10 * time.Second); code != exitInterrupted {
+	r1.Cmd.Process.Signal(syscall.SIGTERM)
+	if code := r1.Wait(10 * time.Second); code != exitInterrupted {
 		t.Fatalf("recv after SIGTERM: status %d, want %d", code, exitInterrupted)
 	}
 }
@@ -378,14 +268,14 @@ func TestKillReceiverThenResume(t *testing.T) {
 	rx := l.recv(l.home("carol"), "", "--yes", "--dir", inbox)
 	big, data := testfile.Random(t, t.TempDir(), "big.bin", 256<<20)
 	tx := start(t, "", l.env, "--home", l.home("alice"), "--json", "send", "carol", big)
-	prog := rx.next(60*time.Second, "progress", func(ev map[string]any) bool { return ev["bytes"].(float64) > 0 })
+	prog := rx.Next(60*time.Second, "progress", func(ev map[string]any) bool { return ev["bytes"].(float64) > 0 })
 	id := prog["transfer"].(string)
-	rx.cmd.Process.Kill()
-	rx.wait(10 * time.Second)
+	rx.Cmd.Process.Kill()
+	rx.Wait(10 * time.Second)
 	t0 := time.Now()
-	res := tx.next(60*time.Second, "result", nil)
+	res := tx.Next(60*time.Second, "result", nil)
 	t.Logf("the send ended %v after the kill", time.Since(t0))
-	if code := tx.wait(10 * time.Second); code != exitFailed || res["ok"] != false {
+	if code := tx.Wait(10 * time.Second); code != exitFailed || res["ok"] != false {
 		t.Fatalf("send to a killed receiver: status %d, result %v", code, res)
 	}
 	if n := partialSize(inbox); n <= 0 || n >= int64(len(data)) {

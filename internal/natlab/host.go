@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/peerdrop/peerdrop/internal/netns"
+	"github.com/peerdrop/peerdrop/internal/testenv"
 )
 
 // Host is a machine of a site, running peerdrop.
@@ -54,11 +55,16 @@ func (s *Site) Host(name string, shape *Shape) *Host {
 	if shape == nil {
 		upstream.IP(l.t, "link", "add", port, "type", "veth", "peer", "name", "eth0", "netns", h.NS.Name)
 	} else {
-		// host eth0 <-> link ns "a" … shaper … "b" <-> upstream port
+		// host eth0 <-> link ns lnk0 … shaper … lnk1 <-> upstream port
 		link := netns.New(l.t)
-		link.IP(l.t, "link", "add", "a", "type", "veth", "peer", "name", "eth0", "netns", h.NS.Name)
-		link.IP(l.t, "link", "add", "b", "type", "veth", "peer", "name", port, "netns", upstream.Name)
-		h.Shaper = startShaper(l.t, link, "a", "b", *shape)
+		link.IP(l.t, "link", "add", "lnk0", "type", "veth", "peer", "name", "eth0", "netns", h.NS.Name)
+		link.IP(l.t, "link", "add", "lnk1", "type", "veth", "peer", "name", port, "netns", upstream.Name)
+		h.Shaper = startShaper(l.t, link, "lnk0", "lnk1", *shape)
+		// veth leaves checksums to the receiving end's "hardware"; frames
+		// copied through a packet socket would arrive with bad ones.
+		testenv.NeedCommand(l.t, "ethtool", "turns checksum offload off on shaped links")
+		run(l.t, "ip", "netns", "exec", h.NS.Name, "ethtool", "-K", "eth0", "tx", "off")
+		run(l.t, "ip", "netns", "exec", upstream.Name, "ethtool", "-K", port, "tx", "off")
 	}
 	upstream.IP(l.t, "link", "set", port, "master", bridge, "up")
 	h.NS.IP(l.t, "addr", "add", h.Addr.String()+"/24", "dev", "eth0")

@@ -218,10 +218,13 @@ func table(rs []outcome) string {
 		}
 		if !r.OK {
 			res, path, fb, rate = fmt.Sprintf("fails, exit %d", r.Exit), "—", "—", "—"
-			if strings.Contains(r.Err, "reached no DHT node") {
-				path = "no signaling (UDP blocked)"
-			} else {
-				path = "no path"
+			switch {
+			case strings.Contains(r.Err, "reached no DHT node"):
+				path = "no signaling: the sender reaches no DHT node"
+			case strings.Contains(r.Err, "found in the DHT"):
+				path = "no signaling: the receiver reaches no DHT node"
+			default:
+				path = "no path without TURN"
 			}
 		}
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %.1fs |\n", r.A, recv, turn, res, path, fb, rate, r.Took.Seconds())
