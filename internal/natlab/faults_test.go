@@ -87,7 +87,7 @@ func TestCutLinkThenResume(t *testing.T) {
 	bob.Shaper.Cut()
 	cut := time.Now()
 	res := tx.Next(2*time.Minute, "result", nil)
-	if code := tx.Wait(30*time.Second); code != 5 || res["ok"] != false {
+	if code := tx.Wait(30 * time.Second); code != 5 || res["ok"] != false {
 		t.Fatalf("send over a cut link: exit %d, result %v", code, res)
 	}
 	t.Logf("the sender gave up %v after the cut: %v", time.Since(cut).Round(time.Second), res["error"])
@@ -117,7 +117,7 @@ func TestKillRelayThenResume(t *testing.T) {
 	id := progressed(t, rx)
 	l.TURN.Stop()
 	res := tx.Next(2*time.Minute, "result", nil)
-	if code := tx.Wait(30*time.Second); code != 5 || res["ok"] != false {
+	if code := tx.Wait(30 * time.Second); code != 5 || res["ok"] != false {
 		t.Fatalf("send through a killed relay: exit %d, result %v", code, res)
 	}
 	t.Logf("after the relay died: %v", res["error"])
@@ -194,7 +194,7 @@ func TestShapedLink(t *testing.T) {
 	src, data := file(t, 2<<20)
 	tx := alice.Start("", "send", "bob", src)
 	res := tx.Next(3*time.Minute, "result", nil)
-	if code := tx.Wait(30*time.Second); code != 0 {
+	if code := tx.Wait(30 * time.Second); code != 0 {
 		t.Fatalf("send over %v: exit %d, %v", shape, code, res)
 	}
 	same(t, filepath.Join(inbox, "data.bin"), data)
