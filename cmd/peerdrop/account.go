@@ -274,11 +274,7 @@ add each other. A running peerdrop recv picks the change up within a minute.`,
 		Short: "Stop trusting a contact: their requests are dropped from now on",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			st, err := a.store()
-			if err != nil {
-				return err
-			}
-			ct, err := findContact(st, args[0])
+			st, ct, err := a.contact(args[0])
 			if err != nil {
 				return err
 			}
@@ -295,6 +291,16 @@ add each other. A running peerdrop recv picks the change up within a minute.`,
 	}
 	c.AddCommand(add, list, remove)
 	return c
+}
+
+// contact opens the key store and finds a contact in it.
+func (a *app) contact(query string) (*identity.Store, identity.Contact, error) {
+	st, err := a.store()
+	if err != nil {
+		return nil, identity.Contact{}, err
+	}
+	ct, err := findContact(st, query)
+	return st, ct, err
 }
 
 // findContact finds a contact by name, account ID or contact string.

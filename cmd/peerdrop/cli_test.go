@@ -24,22 +24,12 @@ import (
 var binary string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "peerdrop-cli-test-")
+	b, dir, err := natlab.BuildPeerdrop(raceEnabled)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	binary = filepath.Join(dir, "peerdrop")
-	args := []string{"build", "-o", binary}
-	if raceEnabled {
-		args = append(args, "-race")
-	}
-	build := exec.Command("go", append(args, ".")...)
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "building peerdrop:", err)
 		os.Exit(1)
 	}
+	binary = b
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
@@ -278,7 +268,7 @@ func TestKillReceiverThenResume(t *testing.T) {
 	if code := tx.Wait(10 * time.Second); code != exitFailed || res["ok"] != false {
 		t.Fatalf("send to a killed receiver: status %d, result %v", code, res)
 	}
-	if n := partialSize(inbox); n <= 0 || n >= int64(len(data)) {
+	if n := natlab.PartialSize(inbox); n <= 0 || n >= int64(len(data)) {
 		t.Fatalf("partial file in %s: %d bytes", inbox, n)
 	}
 
@@ -293,19 +283,6 @@ func TestKillReceiverThenResume(t *testing.T) {
 	if !strings.Contains(out, `"state":"ongoing"`) {
 		t.Fatalf("resume showed no transfer: %s", out)
 	}
-}
-
-// partialSize is the size of the partial file in dir (-1: none).
-func partialSize(dir string) int64 {
-	ents, _ := os.ReadDir(dir)
-	for _, e := range ents {
-		if strings.HasSuffix(e.Name(), ".part") {
-			if fi, err := e.Info(); err == nil {
-				return fi.Size()
-			}
-		}
-	}
-	return -1
 }
 
 func TestUnknownContact(t *testing.T) {

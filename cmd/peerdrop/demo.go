@@ -170,11 +170,7 @@ func (a *app) demo(size int64, keep bool) error {
 	if err != nil {
 		return err
 	}
-	select {
-	case <-out.Done():
-	case <-a.ctx.Done():
-		out.Cancel()
-		<-out.Done()
+	if !a.untilDone(out.Done(), out.Cancel) {
 		return errInterrupted
 	}
 	err = out.Wait(ctx)

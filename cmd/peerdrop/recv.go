@@ -218,11 +218,7 @@ sender's peerdrop must be running (recv) and the file unchanged.`,
 				}
 				return err
 			}
-			select {
-			case <-in.Done():
-			case <-a.ctx.Done():
-				in.Cancel("interrupted")
-				<-in.Done()
+			if !a.untilDone(in.Done(), func() { in.Cancel("interrupted") }) {
 				return errInterrupted
 			}
 			path, err := in.Wait(context.Background())

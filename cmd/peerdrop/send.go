@@ -32,11 +32,7 @@ Exit status: 0 when every file was received and verified by at least one device;
 it (see the hint), 6 for an unknown contact.`,
 		Args: cobra.MinimumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			st, err := a.store()
-			if err != nil {
-				return err
-			}
-			ct, err := findContact(st, args[0])
+			st, ct, err := a.contact(args[0])
 			if err != nil {
 				return err
 			}
@@ -114,11 +110,7 @@ func (a *app) sendOne(n *peerdrop.Node, disp *display, ct identity.Contact, path
 		return err
 	}
 	cancel()
-	select {
-	case <-out.Done():
-	case <-a.ctx.Done():
-		out.Cancel()
-		<-out.Done()
+	if !a.untilDone(out.Done(), out.Cancel) {
 		return errInterrupted
 	}
 	err := out.Wait(context.Background())
@@ -225,5 +217,18 @@ func contactNamer(st *identity.Store) func(identity.AccountID) string {
 			return n
 		}
 		return id.Short()
+	}
+}
+
+// untilDone waits for done; on Ctrl-C it calls cancel, still waits for
+// done (partial files kept, records saved) and returns false.
+func (a *app) untilDone(done <-chan struct{}, cancel func()) bool {
+	select {
+	case <-done:
+		return true
+	case <-a.ctx.Done():
+		cancel()
+		<-done
+		return false
 	}
 }

@@ -25,19 +25,6 @@ func file(t *testing.T, size int) (string, []byte) {
 	return p, data
 }
 
-// partial returns the size of the partial file in dir (-1: none).
-func partial(dir string) int64 {
-	ents, _ := os.ReadDir(dir)
-	for _, e := range ents {
-		if strings.HasSuffix(e.Name(), ".part") {
-			if fi, err := e.Info(); err == nil {
-				return fi.Size()
-			}
-		}
-	}
-	return -1
-}
-
 func same(t *testing.T, path string, want []byte) {
 	t.Helper()
 	got, err := os.ReadFile(path)
@@ -55,6 +42,42 @@ func progressed(t *testing.T, p *Proc) string {
 		return b > 0
 	})
 	return ev["transfer"].(string)
+}
+
+// midTransfer sets up Alice (behind a) sending a 24 MiB file to Bob
+// (behind b, on a 4 MB/s access link) and returns once Bob's data flows.
+type transferRun struct {
+	alice, bob *Host
+	rx, tx     *Proc
+	id, inbox  string
+	data       []byte
+}
+
+func midTransfer(t *testing.T, l *Lab, a, b NAT, turn bool, bobShape Shape) *transferRun {
+	t.Helper()
+	r := &transferRun{alice: l.Site(a).Host("alice", nil), bob: l.Site(b).Host("bob", &bobShape), inbox: t.TempDir()}
+	r.alice.TURN, r.bob.TURN = turn, turn
+	Befriend(r.alice, r.bob, r.alice.Init(), r.bob.Init())
+	r.rx = r.bob.Recv(r.inbox)
+	var src string
+	src, r.data = file(t, 24<<20)
+	r.tx = r.alice.Start("", "send", "bob", src)
+	r.id = progressed(t, r.rx)
+	return r
+}
+
+// failedKeepingPartial checks the send failed cleanly (exit 5) and Bob
+// kept a partial file; it returns the send's error text.
+func (r *transferRun) failedKeepingPartial(t *testing.T) any {
+	t.Helper()
+	res := r.tx.Next(2*time.Minute, "result", nil)
+	if code := r.tx.Wait(30 * time.Second); code != 5 || res["ok"] != false {
+		t.Fatalf("exit %d, result %v", code, res)
+	}
+	if n := PartialSize(r.inbox); n <= 0 || n >= int64(len(r.data)) {
+		t.Fatalf("partial file: %d bytes", n)
+	}
+	return res["error"]
 }
 
 // resumeAndVerify runs recv on the sender (any running node serves a
@@ -76,28 +99,15 @@ func resumeAndVerify(t *testing.T, sender, receiver *Host, id, inbox string, dat
 func TestCutLinkThenResume(t *testing.T) {
 	needLab(t)
 	l := New(t, bin, 1)
-	alice := l.Site(PortRestricted).Host("alice", nil)
-	bob := l.Site(Open).Host("bob", &Shape{Delay: 5 * time.Millisecond, Rate: 4_000_000})
-	Befriend(alice, bob, alice.Init(), bob.Init())
-	inbox := t.TempDir()
-	rx := bob.Recv(inbox)
-	src, data := file(t, 24<<20)
-	tx := alice.Start("", "send", "bob", src)
-	id := progressed(t, rx)
-	bob.Shaper.Cut()
+	r := midTransfer(t, l, PortRestricted, Open, false, Shape{Delay: 5 * time.Millisecond, Rate: 4_000_000})
+	r.bob.Shaper.Cut()
 	cut := time.Now()
-	res := tx.Next(2*time.Minute, "result", nil)
-	if code := tx.Wait(30 * time.Second); code != 5 || res["ok"] != false {
-		t.Fatalf("send over a cut link: exit %d, result %v", code, res)
-	}
-	t.Logf("the sender gave up %v after the cut: %v", time.Since(cut).Round(time.Second), res["error"])
-	rx.Next(time.Minute, "state", func(ev map[string]any) bool { return ev["state"] == "failed" })
-	if n := partial(inbox); n <= 0 || n >= int64(len(data)) {
-		t.Fatalf("partial file: %d bytes", n)
-	}
-	rx.Kill()
-	bob.Shaper.Restore()
-	resumeAndVerify(t, alice, bob, id, inbox, data)
+	why := r.failedKeepingPartial(t)
+	t.Logf("the sender gave up %v after the cut: %v", time.Since(cut).Round(time.Second), why)
+	r.rx.Next(time.Minute, "state", func(ev map[string]any) bool { return ev["state"] == "failed" })
+	r.rx.Kill()
+	r.bob.Shaper.Restore()
+	resumeAndVerify(t, r.alice, r.bob, r.id, r.inbox, r.data)
 }
 
 // TestKillRelayThenResume: a relayed transfer loses its TURN server
@@ -106,29 +116,14 @@ func TestCutLinkThenResume(t *testing.T) {
 func TestKillRelayThenResume(t *testing.T) {
 	needLab(t)
 	l := New(t, bin, 1)
-	alice := l.Site(Symmetric).Host("alice", nil)
-	bob := l.Site(PortRestricted).Host("bob", &Shape{Rate: 4_000_000})
-	alice.TURN, bob.TURN = true, true
-	Befriend(alice, bob, alice.Init(), bob.Init())
-	inbox := t.TempDir()
-	rx := bob.Recv(inbox)
-	src, data := file(t, 24<<20)
-	tx := alice.Start("", "send", "bob", src)
-	id := progressed(t, rx)
+	r := midTransfer(t, l, Symmetric, PortRestricted, true, Shape{Rate: 4_000_000})
 	l.TURN.Stop()
-	res := tx.Next(2*time.Minute, "result", nil)
-	if code := tx.Wait(30 * time.Second); code != 5 || res["ok"] != false {
-		t.Fatalf("send through a killed relay: exit %d, result %v", code, res)
-	}
-	t.Logf("after the relay died: %v", res["error"])
-	if n := partial(inbox); n <= 0 || n >= int64(len(data)) {
-		t.Fatalf("partial file: %d bytes", n)
-	}
-	rx.Kill()
+	t.Logf("after the relay died: %v", r.failedKeepingPartial(t))
+	r.rx.Kill()
 	l.TURN = turnserver.StartWith(t, turnserver.Options{
 		Exec: []string{"ip", "netns", "exec", l.Server.Name}, IP: ServerIP, Port: 3478, Dial: l.Server.Dial,
 	})
-	resumeAndVerify(t, alice, bob, id, inbox, data)
+	resumeAndVerify(t, r.alice, r.bob, r.id, r.inbox, r.data)
 }
 
 // TestRestartReceiverThenResume: the receiving process is killed
@@ -137,26 +132,15 @@ func TestKillRelayThenResume(t *testing.T) {
 func TestRestartReceiverThenResume(t *testing.T) {
 	needLab(t)
 	l := New(t, bin, 1)
-	alice := l.Site(PortRestricted).Host("alice", nil)
-	bob := l.Site(FullCone).Host("bob", &Shape{Rate: 4_000_000})
-	alice.TURN, bob.TURN = true, true
-	Befriend(alice, bob, alice.Init(), bob.Init())
-	inbox := t.TempDir()
-	rx := bob.Recv(inbox)
-	src, data := file(t, 24<<20)
-	tx := alice.Start("", "send", "bob", src)
-	id := progressed(t, rx)
-	rx.Signal(syscall.SIGKILL)
-	rx.Wait(10 * time.Second)
-	if code := tx.Wait(2 * time.Minute); code != 5 {
-		t.Fatalf("send to a killed receiver: exit %d", code)
-	}
-	bob.Recv(inbox).Kill() // the receiver starts again (and stops): its history says interrupted
-	out, _, _ := bob.Run("transfers")
-	if !strings.Contains(out, "interrupted") {
+	r := midTransfer(t, l, PortRestricted, FullCone, true, Shape{Rate: 4_000_000})
+	r.rx.Signal(syscall.SIGKILL)
+	r.rx.Wait(10 * time.Second)
+	r.failedKeepingPartial(t)
+	r.bob.Recv(r.inbox).Kill() // the receiver starts again (and stops): its history says interrupted
+	if out, _, _ := r.bob.Run("transfers"); !strings.Contains(out, "interrupted") {
 		t.Fatalf("history after the restart: %s", out)
 	}
-	resumeAndVerify(t, alice, bob, id, inbox, data)
+	resumeAndVerify(t, r.alice, r.bob, r.id, r.inbox, r.data)
 }
 
 // TestDHTNodeDies: of two DHT bootstrap nodes, the one every host lists

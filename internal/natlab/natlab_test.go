@@ -6,11 +6,11 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"runtime"
 	"testing"
 	"time"
+
+	"go.uber.org/goleak"
 
 	"github.com/peerdrop/peerdrop/internal/netns"
 	"github.com/peerdrop/peerdrop/internal/testenv"
@@ -23,19 +23,17 @@ func TestMain(m *testing.M) {
 	if gone := netns.DeleteStale(); len(gone) > 0 {
 		fmt.Fprintf(os.Stderr, "natlab: removed %d namespaces of crashed runs\n", len(gone))
 	}
-	dir, err := os.MkdirTemp("", "peerdrop-natlab-")
+	b, dir, err := BuildPeerdrop(false)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	bin = filepath.Join(dir, "peerdrop")
-	build := exec.Command("go", "build", "-o", bin, "github.com/peerdrop/peerdrop/cmd/peerdrop")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "building peerdrop:", err)
 		os.Exit(1)
 	}
+	bin = b
 	code := m.Run()
+	if err := goleak.Find(); err != nil && code == 0 {
+		fmt.Fprintln(os.Stderr, "natlab: leaked goroutines:", err)
+		code = 1
+	}
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
