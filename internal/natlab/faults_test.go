@@ -144,18 +144,19 @@ func TestRestartReceiverThenResume(t *testing.T) {
 }
 
 // TestDHTNodeDies: of two DHT bootstrap nodes, the one every host lists
-// first dies; the hosts, behind NATs, still find each other through the
-// other and the transfer (relayed) succeeds.
+// first dies after Bob joined; Alice starts afterwards with both listed,
+// and the hosts, behind NATs, still find each other through the other: the
+// transfer (relayed) succeeds.
 func TestDHTNodeDies(t *testing.T) {
 	needLab(t)
 	l := New(t, bin, 2)
-	l.DHTNodes()[0].Kill()
 	alice := l.Site(PortRestricted).Host("alice", nil)
 	bob := l.Site(Symmetric).Host("bob", nil)
 	alice.TURN, bob.TURN = true, true
 	Befriend(alice, bob, alice.Init(), bob.Init())
 	inbox := t.TempDir()
-	bob.Recv(inbox)
+	bob.Recv(inbox) // joined the DHT through both nodes
+	l.DHTNodes()[0].Kill()
 	src, data := file(t, 1<<20)
 	out, errOut, code := alice.Run("send", "bob", src)
 	if code != 0 {
