@@ -51,12 +51,10 @@ type row struct {
 	label string
 	state atomic.Value // string shown after the bar
 	last  multidevice.State
-	total int64
 }
 
 // timing is one transfer's clock, for the summary line.
 type timing struct {
-	start     time.Time // the first event
 	firstData time.Time // the first device started receiving (ongoing)
 	end       time.Time
 	relayed   bool
@@ -114,7 +112,7 @@ func (d *display) track(e peerdrop.Event) {
 	k := timingKey{e.Transfer, e.Direction}
 	t := d.timing[k]
 	if t == nil {
-		t = &timing{start: e.Time}
+		t = &timing{}
 		d.timing[k] = t
 	}
 	if e.Relayed {
@@ -153,7 +151,7 @@ func (d *display) row(e peerdrop.Event) *row {
 		agg.Device, agg.State, agg.Bytes, agg.Err = identity.DeviceID{}, multidevice.Connecting, 0, nil
 		d.row(agg)
 	}
-	r := &row{total: e.Total}
+	r := &row{}
 	peer := d.names(e.Peer)
 	switch {
 	case e.Direction == peerdrop.Incoming:
