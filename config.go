@@ -1,0 +1,105 @@
+package peerdrop
+
+import (
+	"log/slog"
+	"net/netip"
+	"time"
+
+	"github.com/peerdrop/peerdrop/ice"
+	"github.com/peerdrop/peerdrop/identity"
+	"github.com/peerdrop/peerdrop/signaling"
+	"github.com/peerdrop/peerdrop/transfer"
+)
+
+// Config configures a Node. Durations state their zero-value defaults.
+type Config struct {
+	// Home holds the key store, the transfer history and the DHT routing
+	// table. Required; create it with Init.
+	Home string
+
+	// Bootstrap are DHT nodes to start from. Default: none.
+	Bootstrap []netip.AddrPort
+	// Global also bootstraps from the public BitTorrent DHT routers.
+	// Default: off; nothing leaves the local network unless asked.
+	Global bool
+	// LAN discovers DHT nodes on the local network by multicast.
+	// Default: off.
+	LAN bool
+	// DHTListen is the DHT node's UDP address. Default: 0.0.0.0:0.
+	DHTListen netip.AddrPort
+	// Transport, if set, carries signaling instead of a DHT node of this
+	// Node's own (one DHT shared by several nodes of a process, or a
+	// signaling.MemoryTransport in tests). Bootstrap, Global, LAN and
+	// DHTListen are then unused.
+	Transport signaling.Transport
+
+	// ICE configures connectivity: listen addresses, STUN/TURN servers,
+	// modes and timeouts. The zero value listens on every interface and
+	// uses no servers (a LAN with no internet needs none).
+	ICE ice.Config
+
+	// DownloadDir receives accepted files. Default: Home/downloads.
+	DownloadDir string
+	// AutoAccept, if set, decides offers from contacts without asking the
+	// application: files for which it returns true are received into
+	// DownloadDir; the others go to Offers. See AcceptUpTo.
+	AutoAccept func(Offer) bool
+	// RequestTimeout bounds the wait for a device's answer to a request
+	// (an offline device never answers). Default: 30s.
+	RequestTimeout time.Duration
+	// ConnectTimeout bounds ICE and TLS once a device answered.
+	// Default: 30s.
+	ConnectTimeout time.Duration
+	// MaxIncoming bounds concurrent incoming transfers; more are answered
+	// busy. Default: 32.
+	MaxIncoming int
+	// ContactRefresh is how often contacts' device lists are fetched again.
+	// Default: 1m (5s while a contact's list was not found yet).
+	ContactRefresh time.Duration
+	// Transfer tunes the file protocol (digest, chunk size, timeouts).
+	// OnEvent is set by the Node.
+	Transfer transfer.Config
+	// PollBudget is the signaling poll load (DHT gets per second for all
+	// contact devices together); see signaling.Config. Mobile apps lower it
+	// in the background with SetPollBudget. Default: 10.
+	PollBudget float64
+
+	// OnEvent receives every state change and progress tick of every
+	// transfer, from the Node's goroutines, one call at a time; it must
+	// return quickly.
+	OnEvent func(Event)
+	// Logger receives logs. Default: discard.
+	Logger *slog.Logger
+}
+
+// Offer is an incoming file offer.
+type Offer struct {
+	Transfer  transfer.ID
+	From      identity.AccountID
+	Device    identity.DeviceID // the sending device
+	Contact   string            // the sender's name in our contacts
+	Name      string            // sanitized file name
+	Size      int64
+	MediaType string
+}
+
+// AcceptUpTo returns an AutoAccept policy that accepts files of at most
+// maxSize bytes whose media type starts with one of the prefixes (any type
+// when none is given), as the original clients auto-accept small pictures:
+// AcceptUpTo(20<<20, "image/").
+func AcceptUpTo(maxSize int64, mediaPrefixes ...string) func(Offer) bool {
+	return func(o Offer) bool {
+		if o.Size > maxSize {
+			return false
+		}
+		if len(mediaPrefixes) == 0 {
+			return true
+		}
+		for _, p := range mediaPrefixes {
+			if len(o.MediaType) >= len(p) && o.MediaType[:len(p)] == p {
+				return true
+			}
+		}
+		return false
+	}
+}
