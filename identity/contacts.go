@@ -131,10 +131,11 @@ func (s *Store) Contact(id AccountID) (Contact, error) {
 	return Contact{}, fmt.Errorf("%w: %s", ErrNoContact, id.Short())
 }
 
-// FindContact resolves what a user typed: a printable account ID, or a
-// contact name (case-insensitive, must be unambiguous).
+// FindContact resolves what a user typed: a printable account ID, a
+// contact string (see ContactString), or a contact name (case-insensitive,
+// must be unambiguous).
 func (s *Store) FindContact(query string) (Contact, error) {
-	if id, err := ParseAccountID(query); err == nil {
+	if id, _, err := ParseContactString(query); err == nil {
 		c, err := s.Contact(id)
 		if errors.Is(err, ErrNoContact) {
 			return Contact{ID: id}, err

@@ -149,6 +149,9 @@ func TestContacts(t *testing.T) {
 	if got, err := s.FindContact(carol.ID().String()); err != nil || got.Name != "Carol" {
 		t.Fatal(got, err)
 	}
+	if got, err := s.FindContact(ContactString(carol.ID(), "whatever she calls herself")); err != nil || got.Name != "Carol" {
+		t.Fatal(got, err)
+	}
 	if _, err := s.FindContact("nobody"); !errors.Is(err, ErrNoContact) {
 		t.Fatal(err)
 	}

@@ -71,9 +71,6 @@ func (n *Node) RemoveContact(contact string) error {
 	if err != nil {
 		return err
 	}
-	if id, _, err := identity.ParseContactString(contact); err == nil {
-		contact = id.String()
-	}
 	c, err := st.FindContact(contact)
 	if err != nil {
 		return err

@@ -134,9 +134,6 @@ func (n *Node) SendFile(contact, path string) (*Transfer, error) {
 	if err != nil {
 		return nil, err
 	}
-	if id, _, err := identity.ParseContactString(contact); err == nil {
-		contact = id.String()
-	}
 	c, err := st.FindContact(contact)
 	if err != nil {
 		return nil, err

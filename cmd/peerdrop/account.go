@@ -303,11 +303,9 @@ func (a *app) contact(query string) (*identity.Store, identity.Contact, error) {
 	return st, ct, err
 }
 
-// findContact finds a contact by name, account ID or contact string.
+// findContact finds a contact by name, account ID or contact string, and
+// says which query found none.
 func findContact(st *identity.Store, query string) (identity.Contact, error) {
-	if id, _, err := parseContact(query); err == nil && strings.HasPrefix(strings.TrimSpace(query), identity.ContactScheme) {
-		query = id.String()
-	}
 	ct, err := st.FindContact(query)
 	if errors.Is(err, identity.ErrNoContact) {
 		return ct, fmt.Errorf("no contact %q: %w", query, identity.ErrNoContact)
