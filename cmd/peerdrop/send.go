@@ -96,12 +96,11 @@ func (a *app) sendOne(n *peerdrop.Node, disp *display, ct identity.Contact, path
 			return errInterrupted
 		}
 		if st := n.Stats().DHT; st.GoodNodes == 0 && (errors.Is(err, signaling.ErrNotFound) || errors.Is(err, context.DeadlineExceeded)) {
-			boot := a.opt.bootstrap
-			if boot == "" {
-				boot = "none given"
+			hint := fmt.Sprintf("is UDP blocked on this network? peerdrop's signaling needs UDP to a DHT node (bootstrap: %s; or --lan, --global)", a.opt.bootstrap)
+			if a.opt.bootstrap == "" && !a.opt.lan && !a.opt.global {
+				hint = "no DHT node is configured: give --bootstrap HOST:PORT (peerdrop dht-node runs one), --lan or --global, or set one in the config file"
 			}
-			return withHint(exitFailed, fmt.Errorf("%s: this device reached no DHT node, so it cannot look up %s's devices", path, ct.Name),
-				fmt.Sprintf("is UDP blocked on this network? peerdrop's signaling needs UDP to a DHT node (bootstrap: %s; or --lan, --global)", boot))
+			return withHint(exitFailed, fmt.Errorf("%s: this device reached no DHT node, so it cannot look up %s's devices", path, ct.Name), hint)
 		}
 		if errors.Is(err, signaling.ErrNotFound) || errors.Is(err, context.DeadlineExceeded) {
 			return withHint(exitFailed, fmt.Errorf("%s: no device of %s found in the DHT within %v", path, ct.Name, find),
