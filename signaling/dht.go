@@ -45,9 +45,11 @@ type DHTConfig struct {
 	// MaxItems bounds the items this node stores; the oldest go first.
 	// Default: 10000.
 	MaxItems int
-	// PerSource bounds the distinct items one source (IP and port) may
-	// have stored here within Exp; one IP may store 8 times as many (many
-	// devices share a NAT). Default: 512.
+	// PerSource bounds the new items one source (IP and port) may store
+	// here within Exp; one IP may store 8 times as many (many devices
+	// share a NAT). Updates of items already stored are never refused.
+	// Peerdrop devices use a constant number of items per device pair
+	// (see mailbox.go). Default: 512.
 	PerSource int
 	// SendRate and SendBurst limit this node's outgoing packets. Defaults:
 	// 500/s, 100. (anacrolix/dht's default limiter is shared by every node
@@ -358,11 +360,17 @@ func (d *DHT) onQuery(m *krpc.Msg, src net.Addr) bool {
 func (d *DHT) allowPut(src netip.AddrPort, a *krpc.MsgArgs) bool {
 	target := sha1.Sum(append(a.K[:], a.Salt...))
 	now := time.Now()
+	if _, err := d.store.Get(target); err == nil {
+		// An update of an item stored here (anacrolix checks its
+		// signature and seq): it costs no memory, so it is never
+		// refused, whichever port or address it comes from.
+		return true
+	}
 	d.quotaMu.Lock()
 	defer d.quotaMu.Unlock()
 	m := d.quota[src]
 	if _, ok := m[target]; ok {
-		m[target] = now.Add(d.cfg.Exp) // an update of an item it already has
+		m[target] = now.Add(d.cfg.Exp)
 		return true
 	}
 	if len(m) >= d.cfg.PerSource || d.perIP[src.Addr()] >= 8*d.cfg.PerSource {

@@ -24,8 +24,12 @@
 // from the X25519 secret of F and T (see mailbox.go): only they can find or
 // write it, and a DHT node sees random targets. Requests use four slots,
 // filled from the lowest and compacted, so a request is never lost behind
-// an unread one; answers use a salt per request. Writers republish every 5
-// s until answered or expired (60 s).
+// an unread one; answers use four answer slots the same way, each freed
+// once the requester no longer lists its request. A device pair thus uses
+// at most eight items however many messages it exchanges (a DHT node's
+// per-source quota of new items is never reached by normal use: 300
+// exchanges through one node with a quota of 16 left 8 items).
+// Writers republish every 5 s until answered or expired (60 s).
 //
 // # Polling and load
 //

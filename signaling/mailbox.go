@@ -27,16 +27,27 @@ import (
 //	               while the previous one held a message, so an idle
 //	               mailbox costs one get per poll and a burst of up to four
 //	               requests is read in one round; a fifth waits for a slot.
-//	"a" || request ID  the answer to one request, so answers never collide.
+//	"r0" .. "r3"   answer slots, kept the same way by the answerer: an
+//	               answer stays until a read of the requester's request
+//	               slots no longer finds its request (the requester has
+//	               it) or the request's TTL passes. The requester reads
+//	               "r0", and the next slot while the previous one held an
+//	               answer, and hands every answer it finds to the request
+//	               waiting for it.
+//
+// So each ordered device pair uses at most eight items, however many
+// messages it exchanges: a DHT node's quota of distinct items per source
+// is never used up by normal traffic.
 //
 // Seq is the time in microseconds, raised to stay above the last seq this
 // process wrote, so a newer value always replaces an older one, even after
 // a restart.
-const requestSlots = 4
+const slots = 4
 
-var slotSalts = [requestSlots][]byte{[]byte("q0"), []byte("q1"), []byte("q2"), []byte("q3")}
-
-func answerSalt(req MessageID) []byte { return append([]byte("a"), req[:]...) }
+var (
+	requestSalts = [slots][]byte{[]byte("q0"), []byte("q1"), []byte("q2"), []byte("q3")}
+	answerSalts  = [slots][]byte{[]byte("r0"), []byte("r1"), []byte("r2"), []byte("r3")}
+)
 
 // mailboxKey derives the key of the mailbox for messages from → to. me is
 // one of the two devices; peer is the other's sealing key.

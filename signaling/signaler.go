@@ -117,13 +117,15 @@ type Signaler struct {
 	wg       sync.WaitGroup
 	incoming chan *Incoming
 
-	mu       sync.Mutex
-	peers    map[identity.DeviceID]*peerState
-	outboxes map[identity.DeviceID]*outbox
-	seen     map[MessageID]time.Time
-	lastSeq  int64
+	mu          sync.Mutex
+	peers       map[identity.DeviceID]*peerState
+	requestsOut map[identity.DeviceID]*outbox // requests to each peer
+	answersOut  map[identity.DeviceID]*outbox // answers to each peer
+	waiters     map[MessageID]waiter          // requests waiting for an answer
+	answered    map[MessageID]answered        // answers sent, until their TTL
+	seen        map[MessageID]time.Time
+	lastSeq     int64
 
-	waiting                            atomic.Int64 // requests polling for an answer
 	dropped                            [numReasons]atomic.Int64
 	reqSent, reqRecv, ansSent, ansRecv atomic.Int64
 	gets, puts, getErrs, putFails      atomic.Int64
@@ -136,6 +138,8 @@ type peerState struct {
 	next        time.Time
 	activeUntil time.Time
 	polling     bool
+	answerRead     sync.Mutex // one read of the peer's answer slots at a time
+	lastAnswerRead time.Time  // guarded by answerRead
 }
 
 // New starts a Signaler. Close stops it.
@@ -146,14 +150,18 @@ func New(cfg *Config) (*Signaler, error) {
 	}
 	s := &Signaler{
 		cfg: c, me: c.Device,
-		incoming: make(chan *Incoming, c.Backlog),
-		peers:    make(map[identity.DeviceID]*peerState),
-		outboxes: make(map[identity.DeviceID]*outbox),
-		seen:     make(map[MessageID]time.Time),
+		incoming:    make(chan *Incoming, c.Backlog),
+		peers:       make(map[identity.DeviceID]*peerState),
+		requestsOut: make(map[identity.DeviceID]*outbox),
+		answersOut:  make(map[identity.DeviceID]*outbox),
+		waiters:     make(map[MessageID]waiter),
+		answered:    make(map[MessageID]answered),
+		seen:        make(map[MessageID]time.Time),
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
-	s.wg.Add(1)
+	s.wg.Add(2)
 	go s.pollLoop()
+	go s.republishLoop()
 	return s, nil
 }
 
@@ -297,7 +305,8 @@ func (s *Signaler) get(ctx context.Context, key ed25519.PrivateKey, salt []byte)
 }
 
 // Request sends payload to the peer as a sealed request and waits for the
-// answer (republishing meanwhile) until ctx ends or RequestTTL passes.
+// answer until ctx ends or RequestTTL passes. The request stays in a slot
+// of the mailbox to the peer (republished meanwhile) until it is answered.
 func (s *Signaler) Request(ctx context.Context, to Peer, payload []byte) (*Message, error) {
 	ps, err := s.peer(to)
 	if err != nil {
@@ -314,52 +323,116 @@ func (s *Signaler) Request(ctx context.Context, to Peer, payload []byte) (*Messa
 	stop := context.AfterFunc(s.ctx, cancel)
 	defer stop()
 
-	ob := s.outbox(ps)
-	ob.add(id, sealed)
+	answer := make(chan *Message, 1)
+	s.mu.Lock()
+	s.waiters[id] = waiter{from: to.Device, ch: answer}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.waiters, id)
+		s.mu.Unlock()
+	}()
+
+	ob := s.outbox(ps, false)
+	ob.add(id, sealed, now.Add(s.cfg.RequestTTL))
 	defer func() {
 		ob.remove(id)
-		sctx, c := context.WithTimeout(context.Background(), 5*time.Second)
+		sctx, c := context.WithTimeout(s.ctx, 5*time.Second)
 		defer c()
-		_ = ob.sync(sctx, s)
+		_ = ob.sync(sctx, s, 0)
 	}()
-	if err := ob.sync(ctx, s); err != nil {
-		return nil, fmt.Errorf("signaling: request to %s: %w", to.Device.Short(), err)
-	}
-	s.reqSent.Add(1)
-
-	s.waiting.Add(1)
-	defer s.waiting.Add(-1)
-	poll := time.NewTimer(s.cfg.AnswerPoll)
-	defer poll.Stop()
-	republish := time.NewTicker(s.cfg.Republish)
-	defer republish.Stop()
-	salt := answerSalt(id)
-	for {
-		it, err := s.get(ctx, ps.in, salt)
-		if err == nil {
-			m, err := open(s.me, it.Value, s.cfg.Now(), s.cfg.Window)
-			switch {
-			case err != nil:
-				s.count(err)
-			case m.Kind != KindAnswer || m.ReplyTo != id:
-				s.count(drop(ReasonGarbled, "not the answer to %x", id[:4]))
-			case m.From.Device != to.Device || m.From.Account != to.Account:
-				s.count(drop(ReasonWrongSender, "answer from %s", m.From.Device.Short()))
-			default:
-				s.ansRecv.Add(1)
-				return m, nil
-			}
+	// A put can fail for a moment (a lost packet, a node going away):
+	// try three times before giving up.
+	for try := 1; ; try++ {
+		err := ob.sync(ctx, s, 0)
+		if err == nil || ob.written(id) {
+			break
+		}
+		if try == 3 || ctx.Err() != nil {
+			return nil, fmt.Errorf("signaling: request to %s: %w", to.Device.Short(), err)
 		}
 		select {
 		case <-ctx.Done():
+		case <-time.After(time.Duration(try) * 100 * time.Millisecond):
+		}
+	}
+	s.reqSent.Add(1)
+
+	poll := time.NewTimer(s.cfg.AnswerPoll)
+	defer poll.Stop()
+	for {
+		select {
+		case m := <-answer:
+			s.ansRecv.Add(1)
+			return m, nil
+		case <-ctx.Done():
 			return nil, fmt.Errorf("signaling: no answer from %s: %w", to.Device.Short(), ctx.Err())
-		case <-republish.C:
-			_ = ob.republish(ctx, s, id)
 		case <-poll.C:
-			every := time.Duration(float64(s.waiting.Load()) / s.cfg.AnswerBudget * float64(time.Second))
+			s.pollAnswers(ctx, ps)
+			every := time.Duration(float64(s.waitingPeers()) / s.cfg.AnswerBudget * float64(time.Second))
 			poll.Reset(max(every, s.cfg.AnswerPoll))
 		}
 	}
+}
+
+// waiter is a request waiting for its answer.
+type waiter struct {
+	from identity.DeviceID
+	ch   chan *Message // buffered: one answer
+}
+
+// pollAnswers reads the peer's answer slots ("r0", then the next while the
+// previous held an answer) and hands each answer to the request waiting
+// for it. Requests waiting on the same peer share one read at a time.
+func (s *Signaler) pollAnswers(ctx context.Context, ps *peerState) {
+	if !ps.answerRead.TryLock() {
+		return
+	}
+	defer ps.answerRead.Unlock()
+	if now := s.cfg.Now(); now.Sub(ps.lastAnswerRead) < s.cfg.AnswerPoll/2 {
+		return // another request waiting on this peer just read
+	} else {
+		ps.lastAnswerRead = now
+	}
+	for i := 0; i < slots; i++ {
+		it, err := s.get(ctx, ps.in, answerSalts[i])
+		if err != nil || len(it.Value) == 0 {
+			return
+		}
+		m, err := open(s.me, it.Value, s.cfg.Now(), s.cfg.Window)
+		switch {
+		case err != nil:
+			s.count(err)
+			continue
+		case m.Kind != KindAnswer:
+			s.count(drop(ReasonGarbled, "a request in an answer slot"))
+			continue
+		case m.From.Device != ps.Device || m.From.Account != ps.Account:
+			s.count(drop(ReasonWrongSender, "answer from %s in the mailbox of %s", m.From.Device.Short(), ps.Device.Short()))
+			continue
+		}
+		s.mu.Lock()
+		w, ok := s.waiters[m.ReplyTo]
+		if ok && w.from == ps.Device {
+			delete(s.waiters, m.ReplyTo)
+			w.ch <- m
+		}
+		s.mu.Unlock()
+		// An answer nobody waits for is to a request that already ended
+		// (answered, canceled or expired): it leaves its slot soon.
+	}
+}
+
+// waitingPeers is the number of peers that requests wait on: their
+// answer slots are read AnswerBudget times a second in all.
+func (s *Signaler) waitingPeers() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	peers := make(map[identity.DeviceID]bool)
+	for _, w := range s.waiters {
+		peers[w.from] = true
+	}
+	return len(peers)
 }
 
 // Incoming is a verified request waiting for the application.
@@ -369,9 +442,10 @@ type Incoming struct {
 	s    *Signaler
 }
 
-// Answer seals payload as the answer to the request and stores it where
-// the requester polls; it is republished in the background until the
-// request's TTL has passed.
+// Answer seals payload as the answer to the request and stores it in an
+// answer slot of the mailbox to the requester, where it stays
+// (republished) until the requester has it or the request's TTL passes.
+// With four answers to that device pending, it waits for a free slot.
 func (in *Incoming) Answer(ctx context.Context, payload []byte) error {
 	s := in.s
 	ps, err := s.peer(in.From)
@@ -382,32 +456,55 @@ func (in *Incoming) Answer(ctx context.Context, payload []byte) error {
 	if err != nil {
 		return err
 	}
-	it, err := signItem(ps.out, answerSalt(in.Msg.ID), s.nextSeq(), sealed)
-	if err != nil {
-		return err
-	}
-	if err := s.put(ctx, it); err != nil {
+	until := in.Msg.Time.Add(s.cfg.RequestTTL)
+	s.mu.Lock()
+	s.answered[in.Msg.ID] = answered{from: in.From.Device, sealed: sealed, until: until}
+	s.mu.Unlock()
+	ob := s.outbox(ps, true)
+	ob.add(in.Msg.ID, sealed, until)
+	if err := ob.sync(ctx, s, 0); err != nil && !ob.written(in.Msg.ID) {
 		return fmt.Errorf("signaling: answer to %s: %w", in.From.Device.Short(), err)
 	}
 	s.ansSent.Add(1)
-	until := in.Msg.Time.Add(s.cfg.RequestTTL)
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		t := time.NewTicker(s.cfg.Republish)
-		defer t.Stop()
-		for s.cfg.Now().Before(until) {
-			select {
-			case <-s.ctx.Done():
-				return
-			case <-t.C:
-				ctx, cancel := context.WithTimeout(s.ctx, s.cfg.Republish)
-				_ = s.put(ctx, it)
-				cancel()
-			}
-		}
-	}()
 	return nil
+}
+
+// answered is an answer this device sent, kept until its request's TTL so
+// that it can be put back if its slot was freed too early.
+type answered struct {
+	from   identity.DeviceID
+	sealed []byte
+	until  time.Time
+}
+
+// republishLoop puts pending requests and answers again every Republish
+// and drops the expired ones.
+func (s *Signaler) republishLoop() {
+	defer s.wg.Done()
+	t := time.NewTicker(s.cfg.Republish)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-t.C:
+		}
+		s.mu.Lock()
+		var all []*outbox
+		for _, ob := range s.requestsOut {
+			all = append(all, ob)
+		}
+		for _, ob := range s.answersOut {
+			all = append(all, ob)
+		}
+		s.mu.Unlock()
+		for _, ob := range all {
+			ctx, cancel := context.WithTimeout(s.ctx, s.cfg.Republish)
+			ob.prune(s.cfg.Now(), nil, time.Time{})
+			_ = ob.sync(ctx, s, s.cfg.Republish)
+			cancel()
+		}
+	}
 }
 
 // pollLoop polls watched peers when they are due, a few at a time.
@@ -466,37 +563,66 @@ func (s *Signaler) pollLoop() {
 }
 
 // pollPeer reads the peer's request slots: "q0", then the next while the
-// previous held a message.
+// previous held a message. A complete read also tells which of this
+// device's answers to the peer are no longer needed.
 func (s *Signaler) pollPeer(ps *peerState) {
 	ctx, cancel := context.WithTimeout(s.ctx, max(s.cfg.MinPoll, time.Second))
 	defer cancel()
-	for i := 0; i < requestSlots; i++ {
-		it, err := s.get(ctx, ps.in, slotSalts[i])
-		if err != nil || len(it.Value) == 0 {
-			return
+	start := s.cfg.Now()
+	live := make(map[MessageID]bool)
+	complete, readd := false, false
+	for i := 0; i < slots; i++ {
+		it, err := s.get(ctx, ps.in, requestSalts[i])
+		if errors.Is(err, ErrNotFound) || err == nil && len(it.Value) == 0 {
+			complete = true
+			break
 		}
-		s.receive(ps, it.Value)
+		if err != nil {
+			break
+		}
+		id, ok, answered := s.receive(ps, it.Value)
+		if ok {
+			live[id] = true
+		}
+		readd = readd || answered
+		complete = i == slots-1
+	}
+	s.mu.Lock()
+	ob := s.answersOut[ps.Device]
+	s.mu.Unlock()
+	if ob == nil {
+		return
+	}
+	if !complete {
+		live = nil
+	}
+	if ob.prune(s.cfg.Now(), live, start) || readd {
+		_ = ob.sync(ctx, s, 0)
 	}
 }
 
-func (s *Signaler) receive(ps *peerState, sealed []byte) {
+// receive opens a request from the peer's slot and delivers it unless it
+// was seen before. It returns the request's ID if it is a valid request
+// (new or not), and whether its answer, sent before and since dropped from
+// its slot, was queued again.
+func (s *Signaler) receive(ps *peerState, sealed []byte) (MessageID, bool, bool) {
 	now := s.cfg.Now()
 	m, err := open(s.me, sealed, now, s.cfg.Window)
 	if err != nil {
 		s.count(err)
-		return
+		return MessageID{}, false, false
 	}
 	if m.Kind != KindRequest {
 		s.count(drop(ReasonGarbled, "an answer in a request slot"))
-		return
+		return MessageID{}, false, false
 	}
 	if m.From.Device != ps.Device || m.From.Account != ps.Account {
 		s.count(drop(ReasonWrongSender, "from %s in the mailbox of %s", m.From.Device.Short(), ps.Device.Short()))
-		return
+		return MessageID{}, false, false
 	}
 	if !s.allowed(m.From.Account) {
 		s.count(drop(ReasonNotContact, "account %s", m.From.Account.Short()))
-		return
+		return MessageID{}, false, false
 	}
 	s.mu.Lock()
 	for id, exp := range s.seen {
@@ -504,17 +630,31 @@ func (s *Signaler) receive(ps *peerState, sealed []byte) {
 			delete(s.seen, id)
 		}
 	}
+	for id, a := range s.answered {
+		if now.After(a.until) {
+			delete(s.answered, id)
+		}
+	}
 	_, replay := s.seen[m.ID]
 	if !replay {
 		s.seen[m.ID] = m.Time.Add(2 * s.cfg.Window)
 		ps.activeUntil = now.Add(s.cfg.ActiveFor)
 	}
+	ans, wasAnswered := s.answered[m.ID]
 	s.mu.Unlock()
 	if replay {
 		// Pending requests stay in their slot until answered: seeing one
-		// again is normal. It is counted, and never delivered twice.
+		// again is normal. It is counted, and never delivered twice; if
+		// it was answered, the answer is put back in case it left its
+		// slot before the requester read it.
 		s.dropped[ReasonReplayed].Add(1)
-		return
+		readd := false
+		if wasAnswered && ans.from == ps.Device {
+			ob := s.outbox(ps, true)
+			readd = !ob.written(m.ID)
+			ob.add(m.ID, ans.sealed, ans.until)
+		}
+		return m.ID, true, readd
 	}
 	select {
 	case s.incoming <- &Incoming{Msg: m, From: ps.Peer, s: s}:
@@ -522,6 +662,7 @@ func (s *Signaler) receive(ps *peerState, sealed []byte) {
 	default:
 		s.count(drop(ReasonOverload, "backlog of %d full", s.cfg.Backlog))
 	}
+	return m.ID, true, false
 }
 
 func (s *Signaler) allowed(a identity.AccountID) bool {

@@ -84,7 +84,7 @@ func TestSealOpen(t *testing.T) {
 		t.Fatalf("opened %+v", m)
 	}
 	// The sealed form must fit a BEP 44 value.
-	if _, err := signItem(a.dev.SigningKey(), slotSalts[0], 1, sealed); err != nil {
+	if _, err := signItem(a.dev.SigningKey(), requestSalts[0], 1, sealed); err != nil {
 		t.Fatalf("does not fit a DHT value: %v", err)
 	}
 }
@@ -406,4 +406,106 @@ func TestSetPollBudget(t *testing.T) {
 	if g := s.Stats().Gets - before; g < 5 {
 		t.Fatalf("foreground: only %d gets in 400 ms", g)
 	}
+}
+
+// TestConstantItems: hundreds of exchanges, many at once, use no more
+// than the eight slots per direction.
+func TestConstantItems(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	tr := &MemoryTransport{}
+	a, b := newWho(t), newWho(t)
+	sa, sb := testSignalers(t, tr, a, b)
+	if err := sb.Watch(a.peer()); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	actx, stop := context.WithCancel(ctx)
+	go answerAll(actx, sb, &wg)
+	defer func() { stop(); wg.Wait() }()
+
+	const n, parallel = 300, 6
+	sem := make(chan struct{}, parallel)
+	errs := make(chan error, n)
+	var rwg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		sem <- struct{}{}
+		rwg.Add(1)
+		go func() {
+			defer rwg.Done()
+			defer func() { <-sem }()
+			p := []byte(fmt.Sprintf("request %d", i))
+			ans, err := sa.Request(ctx, b.peer(), p)
+			if err == nil && !bytes.Equal(ans.Payload, append([]byte("re:"), p...)) {
+				err = fmt.Errorf("request %d got %q", i, ans.Payload)
+			}
+			errs <- err
+		}()
+	}
+	rwg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if items := tr.Items(); items > 2*slots {
+		t.Fatalf("%d exchanges left %d items, want at most %d", n, items, 2*slots)
+	}
+	if st := sb.Stats(); st.RequestsReceived != n || st.AnswersSent != n {
+		t.Fatalf("B stats %+v", st)
+	}
+}
+
+// TestAnswerPutBack: an answer dropped from its slot while the requester
+// still waits (as after a stale read) is put back when the request is seen
+// again.
+func TestAnswerPutBack(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	tr := &MemoryTransport{}
+	a, b := newWho(t), newWho(t)
+	_, sb := testSignalers(t, tr, newWho(t), b)
+	// A reads its answer slots only when the test says so.
+	sa, err := New(&Config{Device: a.dev, Transport: tr, AnswerPoll: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sa.Close()
+	_ = sb.Watch(a.peer())
+	got := make(chan error, 1)
+	go func() {
+		_, err := sa.Request(ctx, b.peer(), []byte("hi"))
+		got <- err
+	}()
+	var in *Incoming
+	select {
+	case in = <-sb.Incoming():
+	case <-ctx.Done():
+		t.Fatal("no request")
+	}
+	// Answer, then wipe the answer slot the way a lost item would look.
+	if err := in.Answer(ctx, []byte("re")); err != nil {
+		t.Fatal(err)
+	}
+	ps, _ := sb.peer(a.peer())
+	ob := sb.outbox(ps, true)
+	ob.remove(in.Msg.ID)
+	if err := ob.sync(ctx, sb, 0); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "answer put back", func() bool { return ob.written(in.Msg.ID) })
+	sa.pollAnswers(ctx, sa.mustPeer(t, b.peer()))
+	if err := <-got; err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (s *Signaler) mustPeer(t *testing.T, p Peer) *peerState {
+	ps, err := s.peer(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ps
 }

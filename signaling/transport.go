@@ -130,6 +130,19 @@ func (m *MemoryTransport) Ops() (puts, gets int) {
 	return m.puts, m.gets
 }
 
+// Items returns how many unexpired items are stored.
+func (m *MemoryTransport) Items() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := 0
+	for _, it := range m.items {
+		if !m.expired(it) {
+			n++
+		}
+	}
+	return n
+}
+
 func (m *MemoryTransport) expired(it memItem) bool {
 	exp := m.Exp
 	if exp == 0 {
