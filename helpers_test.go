@@ -13,7 +13,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/peerdrop/peerdrop/ice"
-	"github.com/peerdrop/peerdrop/signaling"
+	"github.com/peerdrop/peerdrop/signaling/dht"
 	"github.com/peerdrop/peerdrop/transfer"
 )
 
@@ -29,13 +29,13 @@ type testNet struct {
 func newTestNet(t testing.TB, n int) *testNet {
 	t.Helper()
 	var tn testNet
-	var first *signaling.DHT
+	var first *dht.Node
 	for i := 0; i < n; i++ {
-		c := &signaling.DHTConfig{Listen: loopback}
+		c := &dht.Config{Listen: loopback}
 		if first != nil {
 			c.Bootstrap = []netip.AddrPort{first.Addr()}
 		}
-		d, err := signaling.NewDHT(c)
+		d, err := dht.New(c)
 		if err != nil {
 			t.Fatal(err)
 		}

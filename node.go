@@ -15,6 +15,7 @@ import (
 	"github.com/peerdrop/peerdrop/ice"
 	"github.com/peerdrop/peerdrop/identity"
 	"github.com/peerdrop/peerdrop/signaling"
+	"github.com/peerdrop/peerdrop/signaling/dht"
 	"github.com/peerdrop/peerdrop/transfer"
 )
 
@@ -83,7 +84,7 @@ type Node struct {
 	store    *identity.Store
 	acct     *identity.Account
 	dev      *identity.Device
-	dht      *signaling.DHT // nil with Config.Transport
+	dht      *dht.Node // nil with Config.Transport
 	tr       signaling.Transport
 	sig      *signaling.Signaler
 	keeper   *signaling.Keeper
@@ -195,12 +196,12 @@ func (n *Node) start() error {
 	}
 	n.tr = n.cfg.Transport
 	if n.tr == nil {
-		dc := &signaling.DHTConfig{Listen: n.cfg.DHTListen, Bootstrap: n.cfg.Bootstrap, Global: n.cfg.Global,
+		dc := &dht.Config{Listen: n.cfg.DHTListen, Bootstrap: n.cfg.Bootstrap, Global: n.cfg.Global,
 			StateFile: filepath.Join(n.cfg.Home, dhtStateFile), Logger: n.log.With("layer", "dht")}
 		if n.cfg.LAN {
-			dc.LAN = &signaling.LANConfig{}
+			dc.LAN = &dht.LANConfig{}
 		}
-		if n.dht, err = signaling.NewDHT(dc); err != nil {
+		if n.dht, err = dht.New(dc); err != nil {
 			return err
 		}
 		n.tr = n.dht
@@ -376,7 +377,7 @@ func (n *Node) SetPollBudget(budget float64) { n.sig.SetPollBudget(budget) }
 // Stats are counters for diagnostics.
 type Stats struct {
 	Signaling signaling.Stats
-	DHT       signaling.DHTStats // zero with Config.Transport
+	DHT       dht.Stats // zero with Config.Transport
 	// RefusedRequests are requests refused without asking the application
 	// (busy, unknown or not allowed re-asks, closing).
 	RefusedRequests int64

@@ -15,6 +15,7 @@ import (
 
 	"github.com/peerdrop/peerdrop/internal/testfile"
 	"github.com/peerdrop/peerdrop/signaling"
+	"github.com/peerdrop/peerdrop/signaling/dht"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -70,7 +71,7 @@ func waitFinal(t *testing.T, r *recorder, id string) *Progress {
 }
 
 func localDHT(t *testing.T) string {
-	d, err := signaling.NewDHT(&signaling.DHTConfig{Listen: netip.MustParseAddrPort("127.0.0.1:0")})
+	d, err := dht.New(&dht.Config{Listen: netip.MustParseAddrPort("127.0.0.1:0")})
 	if err != nil {
 		t.Fatal(err)
 	}

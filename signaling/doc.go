@@ -60,26 +60,9 @@
 // last 8 revoked devices, so honest devices do not add them back and a
 // revoked device stops publishing itself (ErrRevoked).
 //
-// # DHT node
+// # Transports
 //
-// DHT wraps an anacrolix/dht/v2 node with the workarounds its v2.23.0
-// needs: a query hook that drops argument-less queries (they crash the
-// handlers), copies Target into InfoHash (find_node/get answered for the
-// wrong target) and removes "n6" from IPv4 queries (IPv4 nodes listed
-// twice); a bounded store and a per-source quota; its own send limiter;
-// explicit expiry; puts that count the nodes that accepted (getput.Put
-// reports success either way); a synchronous Close; the routing table
-// saved on Close and restored at start. It bootstraps only from the
-// configured addresses; the public routers only when Global is set.
-//
-// # LAN discovery and bootstrap nodes
-//
-// With DHTConfig.LAN set, a node multicasts a 28-byte beacon (its node ID
-// and UDP port) to 239.255.80.68:6798 (or ff02::7064:6c61:6e31 for an IPv6
-// node) with TTL 1 on every up, multicast-capable, non-loopback interface
-// at start and every 30 s, and pings the nodes it hears (at the packet's
-// source address, once per source per 10 s, at most 20 a second), so
-// devices on one LAN form a DHT with no configured address and no
-// internet. A node with no bootstrap addresses is a bootstrap node for
-// others: the command "peerdrop dht-node" runs one standalone.
+// Items travel through a Transport: package signaling/dht is the real one
+// (a hardened BitTorrent DHT node with LAN discovery), MemoryTransport an
+// in-process one for tests.
 package signaling

@@ -26,7 +26,7 @@ type KeeperConfig struct {
 	// the application), merged in when the DHT does not return one.
 	Known *DeviceList
 	// Interval between republishes; it must be well below the DHT nodes'
-	// item lifetime (DHTConfig.Exp, 2h by default). Default: 30m.
+	// item lifetime (dht.Config.Exp, 2h by default). Default: 30m.
 	Interval time.Duration
 	// Retry is the first delay after a failed publish; it doubles up to
 	// Interval. Default: 5s.

@@ -112,20 +112,3 @@ func TestKeeperKeepsKnownDevices(t *testing.T) {
 	defer k9.Close()
 	waitFor(t, 5*time.Second, "the too-many-devices error", func() bool { return errors.Is(k9.Err(), ErrTooLarge) })
 }
-
-func TestKeeperRepublishesBeforeExpiry(t *testing.T) {
-	// Real DHT nodes forget items after 300 ms; the keeper republishes
-	// every 100 ms, so the list stays findable for many lifetimes.
-	nodes := testDHT(t, 8, func(_ int, c *DHTConfig) { c.Exp = 300 * time.Millisecond })
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	a := newWho(t)
-	startKeeper(t, KeeperConfig{Transport: nodes[1], Account: a.acct, Device: a.dev, Interval: 100 * time.Millisecond})
-	waitFor(t, 5*time.Second, "the list published", listHas(ctx, nodes[5], a.acct.ID(), a.dev.ID()))
-	for i := 0; i < 10; i++ {
-		time.Sleep(150 * time.Millisecond)
-		if _, err := LookupDeviceList(ctx, nodes[(i%7)+1], a.acct.ID(), time.Now()); err != nil {
-			t.Fatalf("after %d ms: %v", (i+1)*150, err)
-		}
-	}
-}

@@ -133,11 +133,11 @@ type Signaler struct {
 
 type peerState struct {
 	Peer
-	in, out     ed25519.PrivateKey // mailboxes peer→me and me→peer
-	watched     bool
-	next        time.Time
-	activeUntil time.Time
-	polling     bool
+	in, out        ed25519.PrivateKey // mailboxes peer→me and me→peer
+	watched        bool
+	next           time.Time
+	activeUntil    time.Time
+	polling        bool
 	answerRead     sync.Mutex // one read of the peer's answer slots at a time
 	lastAnswerRead time.Time  // guarded by answerRead
 }

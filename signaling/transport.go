@@ -35,6 +35,12 @@ func Target(key [32]byte, salt []byte) [20]byte {
 // Target of the item.
 func (it Item) Target() [20]byte { return Target(it.Key, it.Salt) }
 
+// NewItem makes the BEP 44 mutable item for value at salt, signed by priv.
+// It fails with ErrTooLarge beyond BEP 44's limits.
+func NewItem(priv ed25519.PrivateKey, salt []byte, seq int64, value []byte) (Item, error) {
+	return signItem(priv, salt, seq, value)
+}
+
 // signItem makes the BEP 44 item for value, signed by priv.
 func signItem(priv ed25519.PrivateKey, salt []byte, seq int64, value []byte) (Item, error) {
 	if len(salt) > maxSalt {
@@ -56,8 +62,9 @@ func (it Item) Verify() bool {
 	return len(bv) <= maxValue && len(it.Salt) <= maxSalt && bep44.Verify(it.Key[:], it.Salt, it.Seq, bv, it.Sig[:])
 }
 
-// Transport stores and finds BEP 44 mutable items. Implementations: *DHT
-// (the BitTorrent DHT) and *MemoryTransport (tests).
+// Transport stores and finds BEP 44 mutable items. Implementations:
+// *dht.Node (package signaling/dht, the BitTorrent DHT) and
+// *MemoryTransport (tests).
 type Transport interface {
 	// Put stores the item; it fails with ErrNotStored if no node took it.
 	// A node keeps the item with the highest seq.

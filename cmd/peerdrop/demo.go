@@ -19,7 +19,7 @@ import (
 	"github.com/peerdrop/peerdrop/ice"
 	"github.com/peerdrop/peerdrop/identity"
 	"github.com/peerdrop/peerdrop/multidevice"
-	"github.com/peerdrop/peerdrop/signaling"
+	"github.com/peerdrop/peerdrop/signaling/dht"
 )
 
 func (a *app) demoCommand() *cobra.Command {
@@ -74,7 +74,7 @@ func (a *app) demo(size int64, keep bool) error {
 	// A DHT of two plain nodes on loopback, for the devices to meet.
 	var boot []netip.AddrPort
 	for i := 0; i < 2; i++ {
-		d, err := signaling.NewDHT(&signaling.DHTConfig{Listen: loopback, Bootstrap: boot})
+		d, err := dht.New(&dht.Config{Listen: loopback, Bootstrap: boot})
 		if err != nil {
 			return err
 		}

@@ -8,7 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/peerdrop/peerdrop/internal/netopt"
-	"github.com/peerdrop/peerdrop/signaling"
+	"github.com/peerdrop/peerdrop/signaling/dht"
 )
 
 // defaultDHTNodeListen is dht-node's address when --listen is not given.
@@ -39,11 +39,11 @@ quotas, send limiter), needs no account, and contacts no other node unless given
 			if err != nil {
 				return optErr(err, "give the node's IP address, or check the name")
 			}
-			cfg := &signaling.DHTConfig{Listen: ap, Bootstrap: boot, Global: a.opt.global, StateFile: state, Logger: a.log}
+			cfg := &dht.Config{Listen: ap, Bootstrap: boot, Global: a.opt.global, StateFile: state, Logger: a.log}
 			if a.opt.lan {
-				cfg.LAN = &signaling.LANConfig{}
+				cfg.LAN = &dht.LANConfig{}
 			}
-			d, err := signaling.NewDHT(cfg)
+			d, err := dht.New(cfg)
 			if err != nil {
 				return withHint(exitError, err, "is the port in use? pick another with --listen")
 			}
@@ -93,7 +93,7 @@ quotas, send limiter), needs no account, and contacts no other node unless given
 	return c
 }
 
-func (a *app) stats(d *signaling.DHT, what string) {
+func (a *app) stats(d *dht.Node, what string) {
 	st := d.Stats()
 	if a.opt.json {
 		a.emitJSON(map[string]any{"event": what, "nodes": st.Nodes, "good_nodes": st.GoodNodes, "items": st.StoredItems,

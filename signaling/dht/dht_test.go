@@ -1,4 +1,4 @@
-package signaling
+package dht
 
 import (
 	"bytes"
@@ -16,25 +16,27 @@ import (
 	"time"
 
 	"github.com/anacrolix/torrent/bencode"
+
+	"github.com/peerdrop/peerdrop/signaling"
 )
 
 var loopback = netip.MustParseAddrPort("127.0.0.1:0")
 
 // testDHT starts n nodes on loopback, all bootstrapped from the first.
-func testDHT(t testing.TB, n int, mod func(i int, c *DHTConfig)) []*DHT {
+func testDHT(t testing.TB, n int, mod func(i int, c *Config)) []*Node {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	var nodes []*DHT
+	var nodes []*Node
 	for i := 0; i < n; i++ {
-		c := &DHTConfig{Listen: loopback}
+		c := &Config{Listen: loopback}
 		if i > 0 {
 			c.Bootstrap = []netip.AddrPort{nodes[0].Addr()}
 		}
 		if mod != nil {
 			mod(i, c)
 		}
-		d, err := NewDHT(c)
+		d, err := New(c)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -60,7 +62,7 @@ func TestDHTPutGet(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	_, priv, _ := ed25519.GenerateKey(nil)
-	it, err := signItem(priv, []byte("q0"), 1, []byte("hello dht"))
+	it, err := signaling.NewItem(priv, []byte("q0"), 1, []byte("hello dht"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +81,7 @@ func TestDHTPutGet(t *testing.T) {
 		t.Errorf("put reached only %d nodes of 8", r)
 	}
 	// A newer seq replaces, an older one is refused everywhere.
-	it2, _ := signItem(priv, []byte("q0"), 2, []byte("newer"))
+	it2, _ := signaling.NewItem(priv, []byte("q0"), 2, []byte("newer"))
 	if err := nodes[1].Put(ctx, it2); err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +91,7 @@ func TestDHTPutGet(t *testing.T) {
 	if got, _ := nodes[5].Get(ctx, it.Key, it.Salt); string(got.Value) != "newer" {
 		t.Errorf("got %q", got.Value)
 	}
-	if _, err := nodes[4].Get(ctx, it.Key, []byte("nothing here")); err != ErrNotFound {
+	if _, err := nodes[4].Get(ctx, it.Key, []byte("nothing here")); err != signaling.ErrNotFound {
 		t.Errorf("missing item: %v", err)
 	}
 }
@@ -100,20 +102,20 @@ func TestSignalingOverDHT(t *testing.T) {
 	defer cancel()
 	a, b := newWho(t), newWho(t)
 	// Device lists: each account publishes, the other finds it.
-	if err := PublishDeviceList(ctx, nodes[1], b.acct, &DeviceList{Devices: []DeviceEntry{EntryFor(b.dev, "phone")}}); err != nil {
+	if err := signaling.PublishDeviceList(ctx, nodes[1], b.acct, &signaling.DeviceList{Devices: []signaling.DeviceEntry{signaling.EntryFor(b.dev, "phone")}}); err != nil {
 		t.Fatal(err)
 	}
-	dir := &Directory{Transport: nodes[2]}
+	dir := &signaling.Directory{Transport: nodes[2]}
 	list, err := dir.Lookup(ctx, b.acct.ID())
 	if err != nil || len(list.Devices) != 1 {
 		t.Fatalf("lookup: %v %+v", err, list)
 	}
-	sa, err := New(&Config{Device: a.dev, Transport: nodes[2]})
+	sa, err := signaling.New(&signaling.Config{Device: a.dev, Transport: nodes[2]})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer sa.Close()
-	sb, err := New(&Config{Device: b.dev, Transport: nodes[5]})
+	sb, err := signaling.New(&signaling.Config{Device: b.dev, Transport: nodes[5]})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,21 +140,21 @@ func TestSignalingOverDHT(t *testing.T) {
 }
 
 func TestDHTExpiryAndRepublish(t *testing.T) {
-	nodes := testDHT(t, 8, func(_ int, c *DHTConfig) { c.Exp = 300 * time.Millisecond })
+	nodes := testDHT(t, 8, func(_ int, c *Config) { c.Exp = 300 * time.Millisecond })
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	a, b := newWho(t), newWho(t)
-	if err := PublishDeviceList(ctx, nodes[1], a.acct, &DeviceList{Devices: []DeviceEntry{EntryFor(a.dev, "x")}}); err != nil {
+	if err := signaling.PublishDeviceList(ctx, nodes[1], a.acct, &signaling.DeviceList{Devices: []signaling.DeviceEntry{signaling.EntryFor(a.dev, "x")}}); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(500 * time.Millisecond)
-	if _, err := LookupDeviceList(ctx, nodes[4], a.acct.ID(), time.Now()); err == nil {
+	if _, err := signaling.LookupDeviceList(ctx, nodes[4], a.acct.ID(), time.Now()); err == nil {
 		t.Fatal("the list outlived Exp")
 	}
 	// A request survives expiry because the writer republishes it.
-	sa, _ := New(&Config{Device: a.dev, Transport: nodes[2], Republish: 100 * time.Millisecond})
+	sa, _ := signaling.New(&signaling.Config{Device: a.dev, Transport: nodes[2], Republish: 100 * time.Millisecond})
 	defer sa.Close()
-	sb, _ := New(&Config{Device: b.dev, Transport: nodes[6], MinPoll: 400 * time.Millisecond})
+	sb, _ := signaling.New(&signaling.Config{Device: b.dev, Transport: nodes[6], MinPoll: 400 * time.Millisecond})
 	defer sb.Close()
 	_ = sb.Watch(a.peer())
 	var wg sync.WaitGroup
@@ -173,7 +175,7 @@ func TestDHTExpiryAndRepublish(t *testing.T) {
 
 func TestDHTRestartFromState(t *testing.T) {
 	dir := t.TempDir()
-	nodes := testDHT(t, 8, func(i int, c *DHTConfig) {
+	nodes := testDHT(t, 8, func(i int, c *Config) {
 		if i == 7 {
 			c.StateFile = filepath.Join(dir, "dht-nodes")
 		}
@@ -183,7 +185,7 @@ func TestDHTRestartFromState(t *testing.T) {
 	known := last.Stats().Nodes
 	last.Close()
 	// Restart with no bootstrap address: only the saved table.
-	d, err := NewDHT(&DHTConfig{Listen: port, StateFile: filepath.Join(dir, "dht-nodes")})
+	d, err := New(&Config{Listen: port, StateFile: filepath.Join(dir, "dht-nodes")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,7 +199,7 @@ func TestDHTRestartFromState(t *testing.T) {
 		t.Fatalf("restarted with %d nodes, had %d", got, known)
 	}
 	_, priv, _ := ed25519.GenerateKey(nil)
-	it, _ := signItem(priv, nil, 1, []byte("after restart"))
+	it, _ := signaling.NewItem(priv, nil, 1, []byte("after restart"))
 	if err := d.Put(ctx, it); err != nil {
 		t.Fatal(err)
 	}
@@ -284,8 +286,8 @@ func FuzzKRPC(f *testing.F) {
 		f.Add(p)
 	}
 	var once sync.Once
-	var node *DHT
-	var peer *DHT
+	var node *Node
+	var peer *Node
 	var c *net.UDPConn
 	n := 0
 	f.Cleanup(func() {
@@ -297,8 +299,8 @@ func FuzzKRPC(f *testing.F) {
 	})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		once.Do(func() {
-			node, _ = NewDHT(&DHTConfig{Listen: loopback})
-			peer, _ = NewDHT(&DHTConfig{Listen: loopback})
+			node, _ = New(&Config{Listen: loopback})
+			peer, _ = New(&Config{Listen: loopback})
 			c, _ = net.ListenUDP("udp", net.UDPAddrFromAddrPort(loopback))
 		})
 		_, _ = c.WriteTo(data, net.UDPAddrFromAddrPort(node.Addr()))
@@ -319,7 +321,7 @@ func FuzzKRPC(f *testing.F) {
 }
 
 func TestDHTPerSourceQuota(t *testing.T) {
-	nodes := testDHT(t, 2, func(i int, c *DHTConfig) {
+	nodes := testDHT(t, 2, func(i int, c *Config) {
 		if i == 0 {
 			c.PerSource = 3
 		}
@@ -328,7 +330,7 @@ func TestDHTPerSourceQuota(t *testing.T) {
 	defer cancel()
 	_, priv, _ := ed25519.GenerateKey(nil)
 	for i := 0; i < 4; i++ {
-		it, _ := signItem(priv, []byte{byte('a' + i)}, 1, []byte("x"))
+		it, _ := signaling.NewItem(priv, []byte{byte('a' + i)}, 1, []byte("x"))
 		_ = nodes[1].Put(ctx, it) // may also land on other nodes; node 0 is the one with the quota
 		_, err := nodes[0].store.Get(it.Target())
 		if i < 3 && err != nil {
@@ -342,7 +344,7 @@ func TestDHTPerSourceQuota(t *testing.T) {
 		t.Error("the refused put was not counted")
 	}
 	// Updating an item it already stored is still allowed.
-	it, _ := signItem(priv, []byte{'a'}, 2, []byte("y"))
+	it, _ := signaling.NewItem(priv, []byte{'a'}, 2, []byte("y"))
 	_ = nodes[1].Put(ctx, it)
 	if got, err := nodes[0].store.Get(it.Target()); err != nil || got.Seq != 2 {
 		t.Fatalf("update refused: %v", err)
@@ -356,7 +358,7 @@ func TestDHTPerSourceQuota(t *testing.T) {
 func TestDHTStaleStateFile(t *testing.T) {
 	dir := t.TempDir()
 	state := filepath.Join(dir, "dht-nodes")
-	old := testDHT(t, 3, func(i int, c *DHTConfig) {
+	old := testDHT(t, 3, func(i int, c *Config) {
 		if i == 2 {
 			c.StateFile = state
 		}
@@ -365,7 +367,7 @@ func TestDHTStaleStateFile(t *testing.T) {
 		d.Close() // the old network is gone; the state file remembers it
 	}
 	live := testDHT(t, 3, nil)
-	d, err := NewDHT(&DHTConfig{Listen: loopback, StateFile: state, Bootstrap: []netip.AddrPort{live[0].Addr()}})
+	d, err := New(&Config{Listen: loopback, StateFile: state, Bootstrap: []netip.AddrPort{live[0].Addr()}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -379,7 +381,7 @@ func TestDHTStaleStateFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, priv, _ := ed25519.GenerateKey(nil)
-	it, _ := signItem(priv, nil, 1, []byte("through the live DHT"))
+	it, _ := signaling.NewItem(priv, nil, 1, []byte("through the live DHT"))
 	if err := d.Put(ctx, it); err != nil {
 		t.Fatalf("put with a stale table: %v", err)
 	}
@@ -390,7 +392,7 @@ func TestDHTStaleStateFile(t *testing.T) {
 
 // exchange runs n request/answer exchanges from a to b, parallel at a
 // time, and fails the test on any loss.
-func exchange(t testing.TB, ctx context.Context, sa *Signaler, to Peer, n, parallel int) {
+func exchange(t testing.TB, ctx context.Context, sa *signaling.Signaler, to signaling.Peer, n, parallel int) {
 	t.Helper()
 	sem := make(chan struct{}, parallel)
 	errs := make(chan error, n)
@@ -428,12 +430,12 @@ func exchange(t testing.TB, ctx context.Context, sa *Signaler, to Peer, n, paral
 // store distinct items pass through one DHT node, and the node's store
 // does not grow: the stall after ~500 sends is gone.
 func TestSustainedThroughOneNode(t *testing.T) {
-	nodes := testDHT(t, 1, func(_ int, c *DHTConfig) { c.PerSource = 16 })
+	nodes := testDHT(t, 1, func(_ int, c *Config) { c.PerSource = 16 })
 	boot := []netip.AddrPort{nodes[0].Addr()}
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
-	dev := func() *DHT {
-		d, err := NewDHT(&DHTConfig{Listen: loopback, Bootstrap: boot})
+	dev := func() *Node {
+		d, err := New(&Config{Listen: loopback, Bootstrap: boot})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -445,8 +447,8 @@ func TestSustainedThroughOneNode(t *testing.T) {
 	}
 	da, db := dev(), dev()
 	a, b := newWho(t), newWho(t)
-	fast := func(w who, tr Transport) *Signaler {
-		s, err := New(&Config{Device: w.dev, Transport: tr, MinPoll: 20 * time.Millisecond, AnswerPoll: 10 * time.Millisecond})
+	fast := func(w who, tr signaling.Transport) *signaling.Signaler {
+		s, err := signaling.New(&signaling.Config{Device: w.dev, Transport: tr, MinPoll: 20 * time.Millisecond, AnswerPoll: 10 * time.Millisecond})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -469,8 +471,8 @@ func TestSustainedThroughOneNode(t *testing.T) {
 	// Every item lands on the one node (and on the other device's node).
 	st := nodes[0].Stats()
 	t.Logf("%d exchanges: %d items stored, %d queries dropped", n, st.StoredItems, st.QueriesDropped)
-	if st.StoredItems > 2*slots {
-		t.Errorf("%d items stored for one device pair, want at most %d", st.StoredItems, 2*slots)
+	if st.StoredItems > 8 {
+		t.Errorf("%d items stored for one device pair, want at most %d", st.StoredItems, 8)
 	}
 	if st.QueriesDropped != 0 {
 		t.Errorf("%d queries dropped", st.QueriesDropped)
@@ -482,12 +484,12 @@ func TestSustainedThroughOneNode(t *testing.T) {
 // updates are never refused) and a device whose port changed (NAT
 // rebinding) still updates its items.
 func TestDHTQuotaFlood(t *testing.T) {
-	nodes := testDHT(t, 1, func(_ int, c *DHTConfig) { c.PerSource = 16 })
+	nodes := testDHT(t, 1, func(_ int, c *Config) { c.PerSource = 16 })
 	boot := []netip.AddrPort{nodes[0].Addr()}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	newNode := func() *DHT {
-		d, err := NewDHT(&DHTConfig{Listen: loopback, Bootstrap: boot})
+	newNode := func() *Node {
+		d, err := New(&Config{Listen: loopback, Bootstrap: boot})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -499,12 +501,12 @@ func TestDHTQuotaFlood(t *testing.T) {
 	}
 	flooder, da, db := newNode(), newNode(), newNode()
 	a, b := newWho(t), newWho(t)
-	sa, err := New(&Config{Device: a.dev, Transport: da, MinPoll: 20 * time.Millisecond, AnswerPoll: 10 * time.Millisecond})
+	sa, err := signaling.New(&signaling.Config{Device: a.dev, Transport: da, MinPoll: 20 * time.Millisecond, AnswerPoll: 10 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer sa.Close()
-	sb, err := New(&Config{Device: b.dev, Transport: db, MinPoll: 20 * time.Millisecond, AnswerPoll: 10 * time.Millisecond})
+	sb, err := signaling.New(&signaling.Config{Device: b.dev, Transport: db, MinPoll: 20 * time.Millisecond, AnswerPoll: 10 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -528,7 +530,7 @@ func TestDHTQuotaFlood(t *testing.T) {
 			go func() {
 				defer fwg.Done()
 				defer func() { <-sem }()
-				it, _ := signItem(priv, []byte("flood"+itoa(i)), 1, []byte("x"))
+				it, _ := signaling.NewItem(priv, []byte("flood"+itoa(i)), 1, []byte("x"))
 				pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 				defer cancel()
 				if _, err := nodes[0].store.Get(it.Target()); err == nil {
@@ -548,7 +550,7 @@ func TestDHTQuotaFlood(t *testing.T) {
 	wg.Wait()
 	st := nodes[0].Stats()
 	t.Logf("flood of %d new items: node 0 refused %d, dropped %d queries, stores %d items", flood, refused.Load(), st.QueriesDropped, st.StoredItems)
-	if st.StoredItems > 16+2*slots {
+	if st.StoredItems > 16+8 {
 		t.Errorf("node stores %d items: the flood was not bounded", st.StoredItems)
 	}
 	if refused.Load() < flood-16 || st.QueriesDropped < flood/2 {
@@ -558,9 +560,9 @@ func TestDHTQuotaFlood(t *testing.T) {
 	// A's port changes: its existing items are updated from the new port.
 	_, priv, _ := ed25519.GenerateKey(nil)
 	first := newNode()
-	var its []Item
+	var its []signaling.Item
 	for i := 0; i < 16; i++ {
-		it, _ := signItem(priv, []byte("mine"+itoa(i)), 1, []byte("v1"))
+		it, _ := signaling.NewItem(priv, []byte("mine"+itoa(i)), 1, []byte("v1"))
 		if err := first.Put(ctx, it); err != nil {
 			t.Fatal(err)
 		}
@@ -568,9 +570,33 @@ func TestDHTQuotaFlood(t *testing.T) {
 	}
 	rebound := newNode()
 	for _, old := range its {
-		it, _ := signItem(priv, old.Salt, 2, []byte("v2"))
+		it, _ := signaling.NewItem(priv, old.Salt, 2, []byte("v2"))
 		if err := rebound.Put(ctx, it); err != nil {
 			t.Fatalf("update from a new port refused: %v", err)
+		}
+	}
+}
+
+func TestKeeperRepublishesBeforeExpiry(t *testing.T) {
+	// Real DHT nodes forget items after 300 ms; the keeper republishes
+	// every 100 ms, so the list stays findable for many lifetimes.
+	nodes := testDHT(t, 8, func(_ int, c *Config) { c.Exp = 300 * time.Millisecond })
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	a := newWho(t)
+	k, err := signaling.StartKeeper(&signaling.KeeperConfig{Transport: nodes[1], Account: a.acct, Device: a.dev, Interval: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.Close()
+	waitFor(t, 5*time.Second, "the list published", func() bool {
+		_, err := signaling.LookupDeviceList(ctx, nodes[5], a.acct.ID(), time.Now())
+		return err == nil
+	})
+	for i := 0; i < 10; i++ {
+		time.Sleep(150 * time.Millisecond)
+		if _, err := signaling.LookupDeviceList(ctx, nodes[(i%7)+1], a.acct.ID(), time.Now()); err != nil {
+			t.Fatalf("after %d ms: %v", (i+1)*150, err)
 		}
 	}
 }

@@ -1,4 +1,4 @@
-package signaling
+package dht
 
 import (
 	"bytes"
@@ -49,7 +49,7 @@ var (
 )
 
 // LANConfig configures multicast discovery of DHT nodes on the local
-// network. It is off unless DHTConfig.LAN is set.
+// network. It is off unless Config.LAN is set.
 type LANConfig struct {
 	// Group is the multicast group and port, of the DHT node's address
 	// family. Default: DefaultLANGroup4 or DefaultLANGroup6.
@@ -73,7 +73,7 @@ type LANStats struct {
 }
 
 type lan struct {
-	d      *DHT
+	d      *Node
 	cfg    LANConfig
 	v6     bool
 	group  *net.UDPAddr
@@ -94,7 +94,7 @@ type lan struct {
 	sent, received, dropped, pinged, added atomic.Int64
 }
 
-func startLAN(d *DHT, c LANConfig) (*lan, error) {
+func startLAN(d *Node, c LANConfig) (*lan, error) {
 	v6 := d.isIPv6()
 	if !c.Group.IsValid() {
 		c.Group = DefaultLANGroup4
@@ -103,7 +103,7 @@ func startLAN(d *DHT, c LANConfig) (*lan, error) {
 		}
 	}
 	if !c.Group.Addr().IsMulticast() || c.Group.Addr().Is6() != v6 {
-		return nil, fmt.Errorf("signaling: LAN group %s is not a multicast group of the DHT node's address family", c.Group)
+		return nil, fmt.Errorf("dht: LAN group %s is not a multicast group of the DHT node's address family", c.Group)
 	}
 	if c.Interval <= 0 {
 		c.Interval = 30 * time.Second
@@ -124,7 +124,7 @@ func startLAN(d *DHT, c LANConfig) (*lan, error) {
 	lc := net.ListenConfig{Control: reuseAddr}
 	conn, err := lc.ListenPacket(context.Background(), network, net.JoinHostPort(any, fmt.Sprint(c.Group.Port())))
 	if err != nil {
-		return nil, fmt.Errorf("signaling: LAN discovery: %w", err)
+		return nil, fmt.Errorf("dht: LAN discovery: %w", err)
 	}
 	l := &lan{d: d, cfg: c, v6: v6, conn: conn, group: net.UDPAddrFromAddrPort(c.Group),
 		answer: make(chan struct{}, 1), pings: make(chan netip.AddrPort, 16),
@@ -157,7 +157,7 @@ func startLAN(d *DHT, c LANConfig) (*lan, error) {
 func (l *lan) join() ([]net.Interface, error) {
 	all, err := l.cfg.Interfaces()
 	if err != nil {
-		return nil, fmt.Errorf("signaling: LAN discovery: interfaces: %w", err)
+		return nil, fmt.Errorf("dht: LAN discovery: interfaces: %w", err)
 	}
 	var use []net.Interface
 	l.mu.Lock()

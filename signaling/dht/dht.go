@@ -1,4 +1,4 @@
-package signaling
+package dht
 
 import (
 	"context"
@@ -13,7 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/anacrolix/dht/v2"
+	anadht "github.com/anacrolix/dht/v2"
 	"github.com/anacrolix/dht/v2/bep44"
 	"github.com/anacrolix/dht/v2/exts/getput"
 	k_nearest_nodes "github.com/anacrolix/dht/v2/k-nearest-nodes"
@@ -22,12 +22,14 @@ import (
 	alog "github.com/anacrolix/log"
 	"github.com/anacrolix/torrent/bencode"
 	"golang.org/x/time/rate"
+
+	"github.com/peerdrop/peerdrop/signaling"
 )
 
-// DHTConfig configures a DHT node. The zero value is a node on an
+// Config configures a DHT node. The zero value is a node on an
 // ephemeral UDP port of every interface that knows no other node: safe
 // offline, useful once given bootstrap addresses or LAN discovery.
-type DHTConfig struct {
+type Config struct {
 	// Listen is the UDP address. Default: 0.0.0.0:0.
 	Listen netip.AddrPort
 	// Bootstrap are the nodes to start from. Default: none.
@@ -63,8 +65,8 @@ type DHTConfig struct {
 	Logger *slog.Logger
 }
 
-// DHTStats counts a node's work.
-type DHTStats struct {
+// Stats counts a node's work.
+type Stats struct {
 	Nodes, GoodNodes int
 	PacketsSent      int64
 	PutsStored       int64 // puts accepted by at least one node
@@ -76,10 +78,10 @@ type DHTStats struct {
 	LAN              LANStats
 }
 
-// DHT is a hardened anacrolix/dht node that implements Transport.
-type DHT struct {
-	cfg   DHTConfig
-	srv   *dht.Server
+// Node is a hardened anacrolix/dht node that implements signaling.Transport.
+type Node struct {
+	cfg   Config
+	srv   *anadht.Server
 	conn  *countingConn
 	store *boundedStore
 	log   *slog.Logger
@@ -93,9 +95,9 @@ type DHT struct {
 	putsOK, putsFailed, putReplies, gets, dropped atomic.Int64
 }
 
-// NewDHT starts a node. It does not bootstrap: call Bootstrap.
-func NewDHT(cfg *DHTConfig) (*DHT, error) {
-	var c DHTConfig
+// New starts a node. It does not bootstrap: call Bootstrap.
+func New(cfg *Config) (*Node, error) {
+	var c Config
 	if cfg != nil {
 		c = *cfg
 	}
@@ -122,21 +124,21 @@ func NewDHT(cfg *DHTConfig) (*DHT, error) {
 	}
 	pc, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(c.Listen))
 	if err != nil {
-		return nil, fmt.Errorf("signaling: dht listen %s: %w", c.Listen, err)
+		return nil, fmt.Errorf("dht: listen %s: %w", c.Listen, err)
 	}
-	d := &DHT{cfg: c, conn: &countingConn{UDPConn: pc}, log: c.Logger,
+	d := &Node{cfg: c, conn: &countingConn{UDPConn: pc}, log: c.Logger,
 		store: newBoundedStore(c.MaxItems), quota: make(map[netip.AddrPort]map[[20]byte]time.Time), perIP: make(map[netip.Addr]int)}
 	boot := append([]netip.AddrPort(nil), c.Bootstrap...)
-	sc := &dht.ServerConfig{
+	sc := &anadht.ServerConfig{
 		Conn:       d.conn,
 		NoSecurity: true,
-		StartingNodes: func() ([]dht.Addr, error) {
-			addrs := make([]dht.Addr, 0, len(boot))
+		StartingNodes: func() ([]anadht.Addr, error) {
+			addrs := make([]anadht.Addr, 0, len(boot))
 			for _, a := range boot {
-				addrs = append(addrs, dht.NewAddr(net.UDPAddrFromAddrPort(a)))
+				addrs = append(addrs, anadht.NewAddr(net.UDPAddrFromAddrPort(a)))
 			}
 			if c.Global {
-				g, err := dht.GlobalBootstrapAddrs("udp")
+				g, err := anadht.GlobalBootstrapAddrs("udp")
 				if err == nil {
 					addrs = append(addrs, g...)
 				}
@@ -156,7 +158,7 @@ func NewDHT(cfg *DHTConfig) (*DHT, error) {
 	if d.isIPv6() {
 		sc.DefaultWant = []krpc.Want{krpc.WantNodes, krpc.WantNodes6}
 	}
-	srv, err := dht.NewServer(sc)
+	srv, err := anadht.NewServer(sc)
 	if err != nil {
 		pc.Close()
 		return nil, err
@@ -179,13 +181,13 @@ func NewDHT(cfg *DHTConfig) (*DHT, error) {
 	return d, nil
 }
 
-func (d *DHT) isIPv6() bool { return d.cfg.Listen.Addr().Is6() && !d.cfg.Listen.Addr().Is4In6() }
+func (d *Node) isIPv6() bool { return d.cfg.Listen.Addr().Is6() && !d.cfg.Listen.Addr().Is4In6() }
 
 // Addr is the node's UDP address.
-func (d *DHT) Addr() netip.AddrPort { return d.conn.LocalAddr().(*net.UDPAddr).AddrPort() }
+func (d *Node) Addr() netip.AddrPort { return d.conn.LocalAddr().(*net.UDPAddr).AddrPort() }
 
 // ID is the node's DHT ID.
-func (d *DHT) ID() [20]byte { return d.srv.ID() }
+func (d *Node) ID() [20]byte { return d.srv.ID() }
 
 // Bootstrap fills the routing table from the bootstrap nodes and the
 // nodes already known. With nothing to start from it returns at once
@@ -196,7 +198,7 @@ func (d *DHT) ID() [20]byte { return d.srv.ID() }
 // drops a dead one, so a table restored from a state file full of nodes
 // that are gone (another network, a restarted site) would otherwise shut
 // the configured nodes out for good.
-func (d *DHT) Bootstrap(ctx context.Context) error {
+func (d *Node) Bootstrap(ctx context.Context) error {
 	if len(d.cfg.Bootstrap) == 0 && !d.cfg.Global && d.srv.NumNodes() == 0 {
 		return nil
 	}
@@ -210,7 +212,7 @@ func (d *DHT) Bootstrap(ctx context.Context) error {
 // this node's own ID; nodes that answer join the table) with queries that
 // end with ctx. Its own queries use context.TODO: after a canceled
 // bootstrap, even after Close, they went on for their resend schedule.
-func (d *DHT) bootstrap(ctx context.Context) error {
+func (d *Node) bootstrap(ctx context.Context) error {
 	id := d.srv.ID()
 	want := []krpc.Want{krpc.WantNodes}
 	if d.isIPv6() {
@@ -220,7 +222,7 @@ func (d *DHT) bootstrap(ctx context.Context) error {
 		Target: id,
 		K:      16,
 		DoQuery: func(_ context.Context, addr krpc.NodeAddr) traversal.QueryResult {
-			res := d.srv.Query(ctx, dht.NewAddr(addr.UDP()), "find_node", dht.QueryInput{MsgArgs: krpc.MsgArgs{Target: id, Want: want}})
+			res := d.srv.Query(ctx, anadht.NewAddr(addr.UDP()), "find_node", anadht.QueryInput{MsgArgs: krpc.MsgArgs{Target: id, Want: want}})
 			return res.TraversalQueryResult(addr)
 		},
 		NodeFilter: d.srv.TraversalNodeFilter,
@@ -231,7 +233,7 @@ func (d *DHT) bootstrap(ctx context.Context) error {
 	}()
 	nodes, err := d.srv.TraversalStartingNodes()
 	if err != nil {
-		return fmt.Errorf("signaling: bootstrap: %w", err)
+		return fmt.Errorf("dht: bootstrap: %w", err)
 	}
 	op.AddNodes(nodes)
 	select {
@@ -244,10 +246,10 @@ func (d *DHT) bootstrap(ctx context.Context) error {
 
 // pingBootstrap pings the configured bootstrap nodes (and, with Global,
 // the public routers) at once, adding those that answer to the table.
-func (d *DHT) pingBootstrap(ctx context.Context) {
+func (d *Node) pingBootstrap(ctx context.Context) {
 	addrs := append([]netip.AddrPort(nil), d.cfg.Bootstrap...)
 	if d.cfg.Global {
-		if g, err := dht.GlobalBootstrapAddrs("udp"); err == nil {
+		if g, err := anadht.GlobalBootstrapAddrs("udp"); err == nil {
 			for _, a := range g {
 				if ap := a.KRPC().ToNodeAddrPort().AddrPort; ap.IsValid() {
 					addrs = append(addrs, ap)
@@ -271,15 +273,15 @@ func (d *DHT) pingBootstrap(ctx context.Context) {
 }
 
 // AddNode pings addr and adds it to the routing table if it answers.
-func (d *DHT) AddNode(ctx context.Context, addr netip.AddrPort) error {
-	a := dht.NewAddr(net.UDPAddrFromAddrPort(addr))
-	res := d.srv.Query(ctx, a, "ping", dht.QueryInput{})
+func (d *Node) AddNode(ctx context.Context, addr netip.AddrPort) error {
+	a := anadht.NewAddr(net.UDPAddrFromAddrPort(addr))
+	res := d.srv.Query(ctx, a, "ping", anadht.QueryInput{})
 	if res.Err != nil {
 		return res.Err
 	}
 	id := res.Reply.SenderID()
 	if id == nil {
-		return errors.New("signaling: ping reply without a node ID")
+		return errors.New("dht: ping reply without a node ID")
 	}
 	d.srv.NodeRespondedToPing(a, id.Int160())
 	return nil
@@ -287,7 +289,7 @@ func (d *DHT) AddNode(ctx context.Context, addr netip.AddrPort) error {
 
 // Close saves the routing table (if configured), stops the node and closes
 // its socket.
-func (d *DHT) Close() error {
+func (d *Node) Close() error {
 	d.once.Do(func() {
 		if d.lan != nil {
 			d.lan.close()
@@ -295,7 +297,7 @@ func (d *DHT) Close() error {
 		if d.cfg.StateFile != "" {
 			if nodes := d.srv.Nodes(); len(nodes) > 0 {
 				tmp := d.cfg.StateFile + ".tmp"
-				if err := dht.WriteNodesToFile(nodes, tmp); err == nil {
+				if err := anadht.WriteNodesToFile(nodes, tmp); err == nil {
 					_ = os.Rename(tmp, d.cfg.StateFile)
 				}
 			}
@@ -309,9 +311,9 @@ func (d *DHT) Close() error {
 }
 
 // Stats returns the node's counters.
-func (d *DHT) Stats() DHTStats {
+func (d *Node) Stats() Stats {
 	st := d.srv.Stats()
-	s := DHTStats{
+	s := Stats{
 		Nodes: st.Nodes, GoodNodes: st.GoodNodes,
 		PacketsSent: d.conn.sent.Load(),
 		PutsStored:  d.putsOK.Load(), PutsFailed: d.putsFailed.Load(), PutReplies: d.putReplies.Load(),
@@ -331,7 +333,7 @@ func (d *DHT) Stats() DHTStats {
 //   - replies to IPv4 sources would list IPv4 nodes twice ("nodes" and
 //     IPv4-mapped in "nodes6"): n6 is removed from their want;
 //   - a source IP may store at most PerSource distinct items per Exp.
-func (d *DHT) onQuery(m *krpc.Msg, src net.Addr) bool {
+func (d *Node) onQuery(m *krpc.Msg, src net.Addr) bool {
 	if m.A == nil {
 		d.dropped.Add(1)
 		return false
@@ -357,7 +359,7 @@ func (d *DHT) onQuery(m *krpc.Msg, src net.Addr) bool {
 	return true
 }
 
-func (d *DHT) allowPut(src netip.AddrPort, a *krpc.MsgArgs) bool {
+func (d *Node) allowPut(src netip.AddrPort, a *krpc.MsgArgs) bool {
 	target := sha1.Sum(append(a.K[:], a.Salt...))
 	now := time.Now()
 	if _, err := d.store.Get(target); err == nil {
@@ -389,7 +391,7 @@ func (d *DHT) allowPut(src netip.AddrPort, a *krpc.MsgArgs) bool {
 	return true
 }
 
-func (d *DHT) expireQuota(now time.Time) {
+func (d *Node) expireQuota(now time.Time) {
 	for src, m := range d.quota {
 		for t, exp := range m {
 			if now.After(exp) {
@@ -407,18 +409,18 @@ func (d *DHT) expireQuota(now time.Time) {
 
 // Put implements Transport: a get traversal collects write tokens from the
 // nodes closest to the target, then each is asked to store the item. It
-// fails with ErrNotStored when no node accepted it (anacrolix's
+// fails with signaling.ErrNotStored when no node accepted it (anacrolix's
 // getput.Put reports success either way).
-func (d *DHT) Put(ctx context.Context, it Item) error {
+func (d *Node) Put(ctx context.Context, it signaling.Item) error {
 	if !it.Verify() {
-		return fmt.Errorf("%w: invalid item", ErrNotStored)
+		return fmt.Errorf("%w: invalid item", signaling.ErrNotStored)
 	}
 	target := it.Target()
 	op := traversal.Start(traversal.OperationInput{
 		Alpha:  3,
 		Target: target,
 		DoQuery: func(ctx context.Context, addr krpc.NodeAddr) traversal.QueryResult {
-			res := d.srv.Get(ctx, dht.NewAddr(addr.UDP()), target, nil, dht.QueryRateLimiting{})
+			res := d.srv.Get(ctx, anadht.NewAddr(addr.UDP()), target, nil, anadht.QueryRateLimiting{})
 			tqr := res.TraversalQueryResult(addr)
 			tqr.ClosestData, _ = tqr.ClosestData.(string)
 			if tqr.ClosestData == nil {
@@ -431,7 +433,7 @@ func (d *DHT) Put(ctx context.Context, it Item) error {
 	nodes, err := d.srv.TraversalStartingNodes()
 	if err != nil {
 		op.Stop()
-		return fmt.Errorf("%w: no nodes known", ErrNotStored)
+		return fmt.Errorf("%w: no nodes known", signaling.ErrNotStored)
 	}
 	op.AddNodes(nodes)
 	select {
@@ -450,7 +452,7 @@ func (d *DHT) Put(ctx context.Context, it Item) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			res := d.srv.Put(ctx, dht.NewAddr(e.Addr.UDP()), put, e.Data.(string), dht.QueryRateLimiting{})
+			res := d.srv.Put(ctx, anadht.NewAddr(e.Addr.UDP()), put, e.Data.(string), anadht.QueryRateLimiting{})
 			if res.ToError() == nil {
 				ok.Add(1)
 			}
@@ -460,33 +462,33 @@ func (d *DHT) Put(ctx context.Context, it Item) error {
 	d.putReplies.Add(ok.Load())
 	if ok.Load() == 0 {
 		d.putsFailed.Add(1)
-		return ErrNotStored
+		return signaling.ErrNotStored
 	}
 	d.putsOK.Add(1)
 	return nil
 }
 
 // Get implements Transport.
-func (d *DHT) Get(ctx context.Context, key [32]byte, salt []byte) (Item, error) {
+func (d *Node) Get(ctx context.Context, key [32]byte, salt []byte) (signaling.Item, error) {
 	d.gets.Add(1)
-	target := Target(key, salt)
+	target := signaling.Target(key, salt)
 	res, _, err := getput.Get(ctx, target, d.srv, nil, salt)
 	if err != nil {
 		if ctx.Err() != nil {
-			return Item{}, ctx.Err()
+			return signaling.Item{}, ctx.Err()
 		}
-		return Item{}, ErrNotFound
+		return signaling.Item{}, signaling.ErrNotFound
 	}
 	if !res.Mutable {
-		return Item{}, ErrNotFound
+		return signaling.Item{}, signaling.ErrNotFound
 	}
 	var v []byte
 	if err := bencode.Unmarshal(res.V, &v); err != nil {
-		return Item{}, ErrNotFound
+		return signaling.Item{}, signaling.ErrNotFound
 	}
-	it := Item{Key: key, Salt: append([]byte(nil), salt...), Seq: res.Seq, Value: v, Sig: res.Sig}
+	it := signaling.Item{Key: key, Salt: append([]byte(nil), salt...), Seq: res.Seq, Value: v, Sig: res.Sig}
 	if !it.Verify() {
-		return Item{}, ErrNotFound
+		return signaling.Item{}, signaling.ErrNotFound
 	}
 	return it, nil
 }

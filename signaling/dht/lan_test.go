@@ -1,4 +1,4 @@
-package signaling
+package dht
 
 import (
 	"context"
@@ -12,6 +12,8 @@ import (
 	"golang.org/x/net/ipv4"
 
 	"github.com/peerdrop/peerdrop/internal/netns"
+
+	"github.com/peerdrop/peerdrop/signaling"
 )
 
 // TestLANDiscovery runs three DHT nodes with no bootstrap addresses in
@@ -22,11 +24,11 @@ import (
 func TestLANDiscovery(t *testing.T) {
 	hosts := []*netns.NS{netns.New(t), netns.New(t), netns.New(t)}
 	addrs := netns.Bridge(t, "10.99.0", hosts...)
-	var nodes []*DHT
+	var nodes []*Node
 	for _, h := range hosts {
-		var d *DHT
+		var d *Node
 		err := h.Do(func() (err error) {
-			d, err = NewDHT(&DHTConfig{LAN: &LANConfig{Interval: 500 * time.Millisecond, MinRepeat: 200 * time.Millisecond, Interfaces: h.Interfaces}})
+			d, err = New(&Config{LAN: &LANConfig{Interval: 500 * time.Millisecond, MinRepeat: 200 * time.Millisecond, Interfaces: h.Interfaces}})
 			return err
 		})
 		if err != nil {
@@ -46,7 +48,7 @@ func TestLANDiscovery(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	_, priv, _ := ed25519.GenerateKey(nil)
-	it, _ := signItem(priv, []byte("lan"), 1, []byte("found on the LAN"))
+	it, _ := signaling.NewItem(priv, []byte("lan"), 1, []byte("found on the LAN"))
 	if err := nodes[0].Put(ctx, it); err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +115,7 @@ func TestLANDiscovery(t *testing.T) {
 		t.Fatalf("a node that never answered was added: %d nodes", nodes[0].Stats().Nodes)
 	}
 	// Still working.
-	it2, _ := signItem(priv, []byte("lan"), 2, []byte("still here"))
+	it2, _ := signaling.NewItem(priv, []byte("lan"), 2, []byte("still here"))
 	if err := nodes[1].Put(ctx, it2); err != nil {
 		t.Fatal(err)
 	}

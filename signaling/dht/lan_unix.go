@@ -1,6 +1,6 @@
 //go:build unix
 
-package signaling
+package dht
 
 import "golang.org/x/sys/unix"
 

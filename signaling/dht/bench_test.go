@@ -1,10 +1,12 @@
-package signaling
+package dht
 
 import (
 	"context"
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/peerdrop/peerdrop/signaling"
 )
 
 // BenchmarkSignaling measures, on an 8-node loopback DHT with default
@@ -17,12 +19,12 @@ func BenchmarkSignaling(b *testing.B) {
 	nodes := testDHT(b, 8, nil)
 	ctx := context.Background()
 	a, c := newWho(b), newWho(b)
-	sa, err := New(&Config{Device: a.dev, Transport: nodes[2]})
+	sa, err := signaling.New(&signaling.Config{Device: a.dev, Transport: nodes[2]})
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer sa.Close()
-	sc, err := New(&Config{Device: c.dev, Transport: nodes[5]})
+	sc, err := signaling.New(&signaling.Config{Device: c.dev, Transport: nodes[5]})
 	if err != nil {
 		b.Fatal(err)
 	}
