@@ -101,20 +101,6 @@ func (o *outbox) prune(now time.Time, live map[MessageID]bool, readStart time.Ti
 	})
 }
 
-func (o *outbox) empty() bool {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if len(o.entries) > 0 {
-		return false
-	}
-	for _, sl := range o.slots {
-		if sl.used && sl.id != (MessageID{}) {
-			return false
-		}
-	}
-	return true
-}
-
 // sync writes every slot whose content differs from what it should hold:
 // entries[i] in slot i, a tombstone in the first slot after them; with
 // republish, it also puts again every message slot written longer than

@@ -2,6 +2,7 @@ package dht
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha1"
 	"errors"
 	"fmt"
@@ -15,7 +16,6 @@ import (
 
 	anadht "github.com/anacrolix/dht/v2"
 	"github.com/anacrolix/dht/v2/bep44"
-	"github.com/anacrolix/dht/v2/exts/getput"
 	k_nearest_nodes "github.com/anacrolix/dht/v2/k-nearest-nodes"
 	"github.com/anacrolix/dht/v2/krpc"
 	"github.com/anacrolix/dht/v2/traversal"
@@ -58,6 +58,10 @@ type Config struct {
 	// of the process at 25/s.)
 	SendRate  float64
 	SendBurst int
+	// Maintain is how often the node pings the table's nodes it has not
+	// heard from lately and refreshes its table by find_node traversals
+	// (see citizen.go). Default: 5m.
+	Maintain time.Duration
 	// LAN, if set, discovers DHT nodes on the local network by multicast
 	// (see LANConfig). Default: off.
 	LAN *LANConfig
@@ -75,6 +79,8 @@ type Stats struct {
 	Gets             int64
 	QueriesDropped   int64 // hostile or over quota
 	StoredItems      int
+	PingedBack       int64 // querying nodes pinged back that answered
+	Maintenance      int64 // table maintenance rounds done
 	LAN              LANStats
 }
 
@@ -88,11 +94,18 @@ type Node struct {
 	once  sync.Once
 	lan   *lan
 
+	ctx     context.Context // ends on Close
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup // the node's own goroutines
+	citizen *citizen
+	id      krpc.ID
+
 	quotaMu sync.Mutex
 	quota   map[netip.AddrPort]map[[20]byte]time.Time
 	perIP   map[netip.Addr]int
 
 	putsOK, putsFailed, putReplies, gets, dropped atomic.Int64
+	pingedBack, maintained                        atomic.Int64
 }
 
 // New starts a node. It does not bootstrap: call Bootstrap.
@@ -119,6 +132,9 @@ func New(cfg *Config) (*Node, error) {
 	if c.SendBurst == 0 {
 		c.SendBurst = 100
 	}
+	if c.Maintain == 0 {
+		c.Maintain = 5 * time.Minute
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -127,9 +143,13 @@ func New(cfg *Config) (*Node, error) {
 		return nil, fmt.Errorf("dht: listen %s: %w", c.Listen, err)
 	}
 	d := &Node{cfg: c, conn: &countingConn{UDPConn: pc}, log: c.Logger,
-		store: newBoundedStore(c.MaxItems), quota: make(map[netip.AddrPort]map[[20]byte]time.Time), perIP: make(map[netip.Addr]int)}
+		store: newBoundedStore(c.MaxItems), quota: make(map[netip.AddrPort]map[[20]byte]time.Time), perIP: make(map[netip.Addr]int),
+		citizen: newCitizen()}
+	d.ctx, d.cancel = context.WithCancel(context.Background())
 	boot := append([]netip.AddrPort(nil), c.Bootstrap...)
+	_, _ = rand.Read(d.id[:]) // set here: the query hook runs before d.srv is set
 	sc := &anadht.ServerConfig{
+		NodeId:     d.id,
 		Conn:       d.conn,
 		NoSecurity: true,
 		StartingNodes: func() ([]anadht.Addr, error) {
@@ -146,6 +166,7 @@ func New(cfg *Config) (*Node, error) {
 			return addrs, nil
 		},
 		Store:       d.store,
+		PeerStore:   &peerStore{},
 		Exp:         c.Exp,
 		SendLimiter: rate.NewLimiter(rate.Limit(c.SendRate), c.SendBurst),
 		DefaultWant: []krpc.Want{krpc.WantNodes},
@@ -173,11 +194,15 @@ func New(cfg *Config) (*Node, error) {
 	}
 	if c.LAN != nil {
 		if d.lan, err = startLAN(d, *c.LAN); err != nil {
+			d.cancel()
 			srv.Close()
 			pc.Close()
 			return nil, err
 		}
 	}
+	d.wg.Add(2)
+	go d.pingBackLoop()
+	go d.maintainLoop()
 	return d, nil
 }
 
@@ -213,35 +238,28 @@ func (d *Node) Bootstrap(ctx context.Context) error {
 // end with ctx. Its own queries use context.TODO: after a canceled
 // bootstrap, even after Close, they went on for their resend schedule.
 func (d *Node) bootstrap(ctx context.Context) error {
-	id := d.srv.ID()
+	return d.findNode(ctx, d.srv.ID())
+}
+
+// findNode runs a find_node traversal towards target until it stalls or
+// ctx ends; the nodes that answer join the table.
+func (d *Node) findNode(ctx context.Context, target [20]byte) error {
 	want := []krpc.Want{krpc.WantNodes}
 	if d.isIPv6() {
 		want = append(want, krpc.WantNodes6)
 	}
-	op := traversal.Start(traversal.OperationInput{
-		Target: id,
-		K:      16,
-		DoQuery: func(_ context.Context, addr krpc.NodeAddr) traversal.QueryResult {
-			res := d.srv.Query(ctx, anadht.NewAddr(addr.UDP()), "find_node", anadht.QueryInput{MsgArgs: krpc.MsgArgs{Target: id, Want: want}})
-			return res.TraversalQueryResult(addr)
-		},
-		NodeFilter: d.srv.TraversalNodeFilter,
-	})
-	defer func() {
-		op.Stop()
-		<-op.Stopped() // every query has returned: they end with ctx
-	}()
-	nodes, err := d.srv.TraversalStartingNodes()
+	var replies atomic.Int64
+	_, err := d.traverse(ctx, target, 3, func(ctx context.Context, addr krpc.NodeAddr) (traversal.QueryResult, error) {
+		res := d.srv.Query(ctx, anadht.NewAddr(addr.UDP()), "find_node", anadht.QueryInput{MsgArgs: krpc.MsgArgs{Target: target, Want: want}})
+		if res.ToError() == nil {
+			replies.Add(1)
+		}
+		return res.TraversalQueryResult(addr), res.ToError()
+	}, func() bool { return replies.Load() > 0 })
 	if err != nil {
-		return fmt.Errorf("dht: bootstrap: %w", err)
+		return fmt.Errorf("dht: find_node: %w", err)
 	}
-	op.AddNodes(nodes)
-	select {
-	case <-op.Stalled():
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return ctx.Err()
 }
 
 // pingBootstrap pings the configured bootstrap nodes (and, with Global,
@@ -291,6 +309,8 @@ func (d *Node) AddNode(ctx context.Context, addr netip.AddrPort) error {
 // its socket.
 func (d *Node) Close() error {
 	d.once.Do(func() {
+		d.cancel()
+		d.wg.Wait()
 		if d.lan != nil {
 			d.lan.close()
 		}
@@ -318,6 +338,7 @@ func (d *Node) Stats() Stats {
 		PacketsSent: d.conn.sent.Load(),
 		PutsStored:  d.putsOK.Load(), PutsFailed: d.putsFailed.Load(), PutReplies: d.putReplies.Load(),
 		Gets: d.gets.Load(), QueriesDropped: d.dropped.Load(), StoredItems: d.store.len(),
+		PingedBack: d.pingedBack.Load(), Maintenance: d.maintained.Load(),
 	}
 	if d.lan != nil {
 		s.LAN = d.lan.stats()
@@ -332,7 +353,9 @@ func (d *Node) Stats() Stats {
 //     Target is copied into InfoHash;
 //   - replies to IPv4 sources would list IPv4 nodes twice ("nodes" and
 //     IPv4-mapped in "nodes6"): n6 is removed from their want;
-//   - a source IP may store at most PerSource distinct items per Exp.
+//   - a source IP may store at most PerSource distinct items per Exp;
+//
+// and it queues a ping back to the querying node (see citizen.go).
 func (d *Node) onQuery(m *krpc.Msg, src net.Addr) bool {
 	if m.A == nil {
 		d.dropped.Add(1)
@@ -341,6 +364,9 @@ func (d *Node) onQuery(m *krpc.Msg, src net.Addr) bool {
 	switch m.Q {
 	case "find_node", "get":
 		m.A.InfoHash = m.A.Target
+	}
+	if src := addrIP(src); src.IsValid() && !m.ReadOnly && m.SenderID() != nil && *m.SenderID() != d.id {
+		d.citizen.queried(src)
 	}
 	ip := addrIP(src).Addr()
 	if ip.Is4() {
@@ -416,32 +442,21 @@ func (d *Node) Put(ctx context.Context, it signaling.Item) error {
 		return fmt.Errorf("%w: invalid item", signaling.ErrNotStored)
 	}
 	target := it.Target()
-	op := traversal.Start(traversal.OperationInput{
-		Alpha:  3,
-		Target: target,
-		DoQuery: func(ctx context.Context, addr krpc.NodeAddr) traversal.QueryResult {
-			res := d.srv.Get(ctx, anadht.NewAddr(addr.UDP()), target, nil, anadht.QueryRateLimiting{})
-			tqr := res.TraversalQueryResult(addr)
-			tqr.ClosestData, _ = tqr.ClosestData.(string)
-			if tqr.ClosestData == nil {
-				tqr.ResponseFrom = nil
-			}
-			return tqr
-		},
-		NodeFilter: d.srv.TraversalNodeFilter,
-	})
-	nodes, err := d.srv.TraversalStartingNodes()
+	var tokens atomic.Int64
+	op, err := d.traverse(ctx, target, 3, func(ctx context.Context, addr krpc.NodeAddr) (traversal.QueryResult, error) {
+		res := d.srv.Get(ctx, anadht.NewAddr(addr.UDP()), target, nil, anadht.QueryRateLimiting{})
+		tqr := res.TraversalQueryResult(addr)
+		tqr.ClosestData, _ = tqr.ClosestData.(string)
+		if tqr.ClosestData == nil {
+			tqr.ResponseFrom = nil
+		} else {
+			tokens.Add(1)
+		}
+		return tqr, res.ToError()
+	}, func() bool { return tokens.Load() > 0 })
 	if err != nil {
-		op.Stop()
 		return fmt.Errorf("%w: no nodes known", signaling.ErrNotStored)
 	}
-	op.AddNodes(nodes)
-	select {
-	case <-op.Stalled():
-	case <-ctx.Done():
-	}
-	op.Stop()
-	<-op.Stopped()
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -472,21 +487,18 @@ func (d *Node) Put(ctx context.Context, it signaling.Item) error {
 func (d *Node) Get(ctx context.Context, key [32]byte, salt []byte) (signaling.Item, error) {
 	d.gets.Add(1)
 	target := signaling.Target(key, salt)
-	res, _, err := getput.Get(ctx, target, d.srv, nil, salt)
-	if err != nil {
+	res, ok := d.get(ctx, target, salt)
+	if !ok {
 		if ctx.Err() != nil {
 			return signaling.Item{}, ctx.Err()
 		}
 		return signaling.Item{}, signaling.ErrNotFound
 	}
-	if !res.Mutable {
-		return signaling.Item{}, signaling.ErrNotFound
-	}
 	var v []byte
-	if err := bencode.Unmarshal(res.V, &v); err != nil {
+	if err := bencode.Unmarshal(res.v, &v); err != nil {
 		return signaling.Item{}, signaling.ErrNotFound
 	}
-	it := signaling.Item{Key: key, Salt: append([]byte(nil), salt...), Seq: res.Seq, Value: v, Sig: res.Sig}
+	it := signaling.Item{Key: key, Salt: append([]byte(nil), salt...), Seq: res.seq, Value: v, Sig: res.sig}
 	if !it.Verify() {
 		return signaling.Item{}, signaling.ErrNotFound
 	}

@@ -1,0 +1,167 @@
+package dht
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"net"
+	"net/netip"
+	"slices"
+	"testing"
+	"time"
+
+	anadht "github.com/anacrolix/dht/v2"
+	"github.com/anacrolix/dht/v2/int160"
+
+	"github.com/peerdrop/peerdrop/signaling"
+)
+
+// TestGoodCitizen: nodes that only ever talked to one bootstrap node learn
+// about each other through it, and an item is stored on the nodes closest
+// to its target, not on the bootstrap node alone; get_peers replies carry
+// a write token.
+func TestGoodCitizen(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	boot, err := New(&Config{Listen: loopback})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer boot.Close()
+	nodes := []*Node{boot}
+	for i := 0; i < 15; i++ {
+		d, err := New(&Config{Listen: loopback, Bootstrap: []netip.AddrPort{boot.Addr()}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer d.Close()
+		if err := d.Bootstrap(ctx); err != nil {
+			t.Fatal(err)
+		}
+		nodes = append(nodes, d)
+	}
+	// Its table holds most of them (a Kademlia bucket takes 8), and every
+	// one it holds is good: it pinged them back.
+	waitFor(t, 10*time.Second, "the bootstrap node to find its clients good", func() bool {
+		st := boot.Stats()
+		return st.Nodes >= 10 && st.GoodNodes == st.Nodes
+	})
+	st := boot.Stats()
+	t.Logf("bootstrap node: %d nodes, %d good, %d pinged back", st.Nodes, st.GoodNodes, st.PingedBack)
+
+	// A newcomer that knows only the bootstrap node learns the others.
+	x, err := New(&Config{Listen: loopback, Bootstrap: []netip.AddrPort{boot.Addr()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer x.Close()
+	if err := x.Bootstrap(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := x.Stats().Nodes; n < 10 {
+		t.Fatalf("newcomer knows %d nodes after bootstrap, want most of 16", n)
+	}
+
+	// Its item lands on the 8 nodes closest to the target.
+	_, priv, _ := ed25519.GenerateKey(nil)
+	it, _ := signaling.NewItem(priv, []byte("q0"), 1, []byte("closest"))
+	if err := x.Put(ctx, it); err != nil {
+		t.Fatal(err)
+	}
+	target := it.Target()
+	all := append(slices.Clone(nodes), x)
+	slices.SortFunc(all, func(a, b *Node) int {
+		ia, ib := a.ID(), b.ID()
+		return bytes.Compare(xor(ia, target), xor(ib, target))
+	})
+	holders := 0
+	for i, d := range all {
+		_, err := d.store.Get(target)
+		if i < 8 && err == nil {
+			holders++
+		}
+	}
+	if holders < 6 {
+		t.Fatalf("only %d of the 8 closest nodes store the item", holders)
+	}
+	if boot := nodes[0]; slices.Index(all, boot) >= 8 {
+		if _, err := boot.store.Get(target); err == nil {
+			t.Log("the bootstrap node (not among the closest) also holds it") // allowed, not required
+		}
+	}
+
+	// get_peers replies carry a token.
+	res := x.srv.GetPeers(ctx, anadht.NewAddr(net.UDPAddrFromAddrPort(boot.Addr())), int160.FromByteArray(target), false, anadht.QueryRateLimiting{})
+	if res.Err != nil || res.Reply.R == nil || res.Reply.R.Token == nil || len(res.Reply.R.Nodes) == 0 {
+		t.Fatalf("get_peers reply without token or nodes: %v %+v", res.Err, res.Reply.R)
+	}
+}
+
+func xor(a, b [20]byte) []byte {
+	out := make([]byte, 20)
+	for i := range out {
+		out[i] = a[i] ^ b[i]
+	}
+	return out
+}
+
+// TestMaintenance: with a short Maintain, a node re-pings the nodes it has
+// not heard from and refreshes its table, and stops cleanly on Close.
+func TestMaintenance(t *testing.T) {
+	nodes := testDHT(t, 4, func(i int, c *Config) { c.Maintain = 100 * time.Millisecond })
+	waitFor(t, 5*time.Second, "maintenance rounds", func() bool { return nodes[1].Stats().Maintenance >= 3 })
+	if g := nodes[1].Stats().GoodNodes; g < 3 {
+		t.Fatalf("%d good nodes after maintenance, want 3", g)
+	}
+}
+
+// TestDeadNodes: nodes that went away stay in every table for 15 minutes,
+// yet gets and puts do not wait out their 2 s query timeout, and after two
+// time outs they are no longer queried.
+func TestDeadNodes(t *testing.T) {
+	nodes := testDHT(t, 8, nil)
+	x := nodes[1]
+	_, priv, _ := ed25519.GenerateKey(nil)
+	it, _ := signaling.NewItem(priv, []byte("q0"), 1, []byte("still here"))
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := x.Put(ctx, it); err != nil {
+		t.Fatal(err)
+	}
+	var gone []netip.AddrPort
+	for _, d := range nodes[5:] {
+		gone = append(gone, d.Addr())
+		d.Close()
+	}
+	if n := x.Stats().Nodes; n < 7 {
+		t.Fatalf("x knows %d nodes, want the dead ones still in its table", n)
+	}
+	// Under the query timeout (2 s), with room to spare for a slow machine:
+	// the old traversals waited for every dead node and could not.
+	for i := 0; i < 3; i++ {
+		gctx, gcancel := context.WithTimeout(ctx, 1900*time.Millisecond)
+		got, err := x.Get(gctx, it.Key, it.Salt)
+		gcancel()
+		if err != nil || string(got.Value) != "still here" {
+			t.Fatalf("get %d with dead nodes: %v %q", i, err, got.Value)
+		}
+		pctx, pcancel := context.WithTimeout(ctx, 1900*time.Millisecond)
+		it, _ = signaling.NewItem(priv, []byte("q0"), int64(i+2), []byte("still here"))
+		err = x.Put(pctx, it)
+		pcancel()
+		if err != nil {
+			t.Fatalf("put %d with dead nodes: %v", i, err)
+		}
+	}
+	// Three gets and three puts each met the dead nodes closest to the
+	// target: those are skipped now.
+	dead := 0
+	for _, a := range gone {
+		if x.citizen.isDead(a) {
+			dead++
+		}
+	}
+	if dead == 0 {
+		t.Fatalf("none of %d dead nodes is skipped", len(gone))
+	}
+}

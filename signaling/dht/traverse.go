@@ -1,0 +1,186 @@
+package dht
+
+import (
+	"context"
+	"crypto/sha1"
+	"errors"
+	"net/netip"
+	"sync"
+	"time"
+
+	anadht "github.com/anacrolix/dht/v2"
+	"github.com/anacrolix/dht/v2/bep44"
+	"github.com/anacrolix/dht/v2/int160"
+	"github.com/anacrolix/dht/v2/krpc"
+	"github.com/anacrolix/dht/v2/traversal"
+	"github.com/anacrolix/dht/v2/types"
+)
+
+// Traversals that do not wait for dead nodes. anacrolix's traversals end
+// when they stall: when no query is outstanding. A node that has gone away
+// (a closed device, a phone that lost its network) stays "good" in every
+// table for 15 minutes after its last reply and is referred by everyone,
+// so each traversal that reaches it waited the full query timeout (2 s)
+// for nothing, and a 2 s request timeout was never met. So:
+//
+//   - a traversal ends when it stalls, or, once it has what it came for
+//     (a token to put with, a value), when no reply has come for quiet:
+//     the nodes still outstanding are taken as gone;
+//   - a node that timed out (or was still silent after quiet when a
+//     traversal gave up on it) twice with no reply in between is left out
+//     of this node's traversals for deadFor, unless it is heard from
+//     again; if every known node is left out, all are tried again.
+const (
+	quiet   = 500 * time.Millisecond
+	deadFor = 2 * time.Minute
+)
+
+// traverse runs a traversal towards target with query until it stalls,
+// ctx ends, or, once enough reports true, no reply came for quiet. The
+// returned operation has stopped. It fails only when no node is known to
+// start from.
+func (d *Node) traverse(ctx context.Context, target krpc.ID, alpha int,
+	query func(ctx context.Context, addr krpc.NodeAddr) (traversal.QueryResult, error),
+	enough func() bool,
+) (*traversal.Operation, error) {
+	nodes, err := d.srv.TraversalStartingNodes()
+	if err != nil {
+		return nil, err
+	}
+	self, me := int160.FromByteArray(d.srv.ID()), d.Addr()
+	replied := make(chan struct{}, 1)
+	op := traversal.Start(traversal.OperationInput{
+		Alpha:  alpha,
+		Target: target,
+		DoQuery: func(ctx context.Context, addr krpc.NodeAddr) traversal.QueryResult {
+			start := time.Now()
+			res, err := query(ctx, addr)
+			ap := addr.ToNodeAddrPort().AddrPort
+			switch {
+			case err == nil:
+				d.citizen.heardFrom(ap)
+				select {
+				case replied <- struct{}{}:
+				default:
+				}
+			case errors.Is(err, anadht.TransactionTimeout),
+				errors.Is(err, context.Canceled) && time.Since(start) >= quiet:
+				// Timed out, or still silent when the traversal gave up.
+				d.citizen.timedOut(ap)
+			}
+			return res
+		},
+		NodeFilter: func(n types.AddrMaybeId) bool {
+			if n.Id.Ok && n.Id.Value == self || n.Addr.AddrPort == me {
+				return false // other nodes refer this one to itself
+			}
+			return d.srv.TraversalNodeFilter(n) && !d.citizen.isDead(n.Addr.AddrPort)
+		},
+	})
+	// Start from the nodes not taken as gone, or from all if none is left:
+	// a bootstrap node that missed two replies under load is still the
+	// best guess.
+	live := nodes[:0:0]
+	for _, n := range nodes {
+		if !d.citizen.isDead(n.Addr.AddrPort) {
+			live = append(live, n)
+		}
+	}
+	if len(live) == 0 {
+		for _, n := range nodes {
+			d.citizen.heardFrom(n.Addr.AddrPort) // forgive them
+		}
+		live = nodes
+	}
+	op.AddNodes(live)
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
+wait:
+	for {
+		select {
+		case <-op.Stalled():
+			break wait
+		case <-ctx.Done():
+			break wait
+		case <-timer.C:
+			break wait
+		case <-replied:
+			if enough() {
+				timer.Reset(quiet)
+			}
+		}
+	}
+	op.Stop()
+	<-op.Stopped()
+	return op, nil
+}
+
+// getResult is the newest valid item a get traversal found.
+type getResult struct {
+	mu    sync.Mutex
+	found bool
+	seq   int64
+	v     []byte
+	sig   [64]byte
+}
+
+// get runs a get traversal for a mutable item and returns the highest seq
+// any node holds.
+func (d *Node) get(ctx context.Context, target bep44.Target, salt []byte) (getResult, bool) {
+	var r getResult
+	_, _ = d.traverse(ctx, target, 3, func(ctx context.Context, addr krpc.NodeAddr) (traversal.QueryResult, error) {
+		res := d.srv.Get(ctx, anadht.NewAddr(addr.UDP()), target, nil, anadht.QueryRateLimiting{})
+		if rep := res.Reply.R; rep != nil && rep.Seq != nil && rep.V != nil &&
+			sha1.Sum(append(rep.K[:], salt...)) == target && bep44.Verify(rep.K[:], salt, *rep.Seq, rep.V, rep.Sig[:]) {
+			r.mu.Lock()
+			if !r.found || *rep.Seq > r.seq {
+				r.found, r.seq, r.v, r.sig = true, *rep.Seq, append([]byte(nil), rep.V...), rep.Sig
+			}
+			r.mu.Unlock()
+		}
+		return res.TraversalQueryResult(addr), res.ToError()
+	}, func() bool {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		return r.found
+	})
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return getResult{found: r.found, seq: r.seq, v: r.v, sig: r.sig}, r.found
+}
+
+// timedOut counts a query to addr that timed out (see traverse).
+func (c *citizen) timedOut(addr netip.AddrPort) {
+	now := time.Now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.dead) >= 4096 {
+		for a, f := range c.dead {
+			if now.Sub(f.at) >= deadFor {
+				delete(c.dead, a)
+			}
+		}
+		if len(c.dead) >= 4096 {
+			return
+		}
+	}
+	f := c.dead[addr]
+	if now.Sub(f.at) >= deadFor {
+		f.n = 0
+	}
+	c.dead[addr] = failures{n: f.n + 1, at: now}
+}
+
+func (c *citizen) isDead(addr netip.AddrPort) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	f, ok := c.dead[addr]
+	return ok && f.n >= 2 && time.Since(f.at) < deadFor
+}
+
+// failures counts the time outs of a node since its last reply.
+type failures struct {
+	n  int
+	at time.Time
+}
