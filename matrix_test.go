@@ -275,7 +275,11 @@ func TestRelayedThroughCoturn(t *testing.T) {
 }
 
 func TestParallelTransfers(t *testing.T) {
-	_, alice, bobs := aliceAndBob(t, 1, nil, func(c *Config) { c.AutoAccept = AcceptUpTo(1 << 30) })
+	// 20 requests to one device share its four request slots: the last
+	// waits behind four rounds of exchanges, so the default timeout (30 s)
+	// applies here rather than the helpers' 5 s.
+	_, alice, bobs := aliceAndBob(t, 1, func(c *Config) { c.RequestTimeout = 30 * time.Second },
+		func(c *Config) { c.AutoAccept = AcceptUpTo(1 << 30) })
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
 	dir := t.TempDir()
