@@ -3,12 +3,10 @@ package dht
 import (
 	"context"
 	"crypto/rand"
-	"net"
 	"net/netip"
 	"sync"
 	"time"
 
-	anadht "github.com/anacrolix/dht/v2"
 	"github.com/anacrolix/dht/v2/krpc"
 	peer_store "github.com/anacrolix/dht/v2/peer-store"
 	"golang.org/x/time/rate"
@@ -62,14 +60,7 @@ func (c *citizen) queried(src netip.AddrPort) {
 	last, ok := c.asked[src]
 	fresh := ok && now.Sub(last) < pingBackEvery
 	if !fresh {
-		if len(c.asked) >= 4096 {
-			for a, t := range c.asked {
-				if now.Sub(t) >= pingBackEvery {
-					delete(c.asked, a)
-				}
-			}
-		}
-		if len(c.asked) < 4096 {
+		if roomFor(c.asked, src, func(t time.Time) time.Time { return t }, pingBackEvery, now) {
 			c.asked[src] = now
 		} else {
 			fresh = true // too many sources at once: skip
@@ -91,17 +82,26 @@ func (c *citizen) heardFrom(addr netip.AddrPort) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	delete(c.dead, addr)
-	if len(c.heard) >= 4096 {
-		for a, t := range c.heard {
-			if now.Sub(t) >= heardFresh {
-				delete(c.heard, a)
-			}
-		}
-		if len(c.heard) >= 4096 {
-			return
+	if roomFor(c.heard, addr, func(t time.Time) time.Time { return t }, heardFresh, now) {
+		c.heard[addr] = now
+	}
+}
+
+// maxTracked bounds each of the citizen's address maps.
+const maxTracked = 4096
+
+// roomFor reports whether m, bounded at maxTracked addresses, can take
+// key, dropping the entries whose time (at) is ttl old when it is full.
+func roomFor[V any](m map[netip.AddrPort]V, key netip.AddrPort, at func(V) time.Time, ttl time.Duration, now time.Time) bool {
+	if _, ok := m[key]; ok || len(m) < maxTracked {
+		return true
+	}
+	for a, v := range m {
+		if now.Sub(at(v)) >= ttl {
+			delete(m, a)
 		}
 	}
-	c.heard[addr] = now
+	return len(m) < maxTracked
 }
 
 func (c *citizen) recentlyHeard(addr netip.AddrPort) bool {
@@ -109,19 +109,6 @@ func (c *citizen) recentlyHeard(addr netip.AddrPort) bool {
 	defer c.mu.Unlock()
 	t, ok := c.heard[addr]
 	return ok && time.Since(t) < heardFresh
-}
-
-// ping sends a ping and records the reply.
-func (d *Node) ping(ctx context.Context, addr netip.AddrPort) error {
-	res := d.srv.Query(ctx, anadht.NewAddr(net.UDPAddrFromAddrPort(addr)), "ping", anadht.QueryInput{})
-	if res.Err != nil {
-		return res.Err
-	}
-	d.citizen.heardFrom(addr)
-	if id := res.Reply.SenderID(); id != nil {
-		d.srv.NodeRespondedToPing(anadht.NewAddr(net.UDPAddrFromAddrPort(addr)), id.Int160())
-	}
-	return nil
 }
 
 // pingBackLoop pings the nodes that queried this one.
@@ -144,7 +131,7 @@ func (d *Node) pingBackLoop() {
 				defer func() { <-sem }()
 				ctx, cancel := context.WithTimeout(d.ctx, 5*time.Second)
 				defer cancel()
-				if d.ping(ctx, addr) == nil {
+				if d.AddNode(ctx, addr) == nil {
 					d.pingedBack.Add(1)
 				}
 			}()
@@ -190,7 +177,7 @@ func (d *Node) maintain(ctx context.Context) {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			_ = d.ping(ctx, addr)
+			_ = d.AddNode(ctx, addr)
 		}()
 	}
 	wg.Wait()

@@ -27,18 +27,21 @@ func TestGoodCitizen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer boot.Close()
-	nodes := []*Node{boot}
-	for i := 0; i < 15; i++ {
+	t.Cleanup(func() { boot.Close() })
+	join := func() *Node {
 		d, err := New(&Config{Listen: loopback, Bootstrap: []netip.AddrPort{boot.Addr()}})
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer d.Close()
+		t.Cleanup(func() { d.Close() })
 		if err := d.Bootstrap(ctx); err != nil {
 			t.Fatal(err)
 		}
-		nodes = append(nodes, d)
+		return d
+	}
+	nodes := []*Node{boot}
+	for i := 0; i < 15; i++ {
+		nodes = append(nodes, join())
 	}
 	// Its table holds most of them (a Kademlia bucket takes 8), and every
 	// one it holds is good: it pinged them back.
@@ -50,14 +53,7 @@ func TestGoodCitizen(t *testing.T) {
 	t.Logf("bootstrap node: %d nodes, %d good, %d pinged back", st.Nodes, st.GoodNodes, st.PingedBack)
 
 	// A newcomer that knows only the bootstrap node learns the others.
-	x, err := New(&Config{Listen: loopback, Bootstrap: []netip.AddrPort{boot.Addr()}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer x.Close()
-	if err := x.Bootstrap(ctx); err != nil {
-		t.Fatal(err)
-	}
+	x := join()
 	if n := x.Stats().Nodes; n < 10 {
 		t.Fatalf("newcomer knows %d nodes after bootstrap, want most of 16", n)
 	}

@@ -241,8 +241,8 @@ func (d *Node) bootstrap(ctx context.Context) error {
 	return d.findNode(ctx, d.srv.ID())
 }
 
-// findNode runs a find_node traversal towards target until it stalls or
-// ctx ends; the nodes that answer join the table.
+// findNode runs a find_node traversal towards target (see traverse); the
+// nodes that answer join the table.
 func (d *Node) findNode(ctx context.Context, target [20]byte) error {
 	want := []krpc.Want{krpc.WantNodes}
 	if d.isIPv6() {
@@ -297,6 +297,7 @@ func (d *Node) AddNode(ctx context.Context, addr netip.AddrPort) error {
 	if res.Err != nil {
 		return res.Err
 	}
+	d.citizen.heardFrom(addr)
 	id := res.Reply.SenderID()
 	if id == nil {
 		return errors.New("dht: ping reply without a node ID")

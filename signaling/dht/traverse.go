@@ -88,7 +88,7 @@ func (d *Node) traverse(ctx context.Context, target krpc.ID, alpha int,
 	}
 	if len(live) == 0 {
 		for _, n := range nodes {
-			d.citizen.heardFrom(n.Addr.AddrPort) // forgive them
+			d.citizen.forgive(n.Addr.AddrPort)
 		}
 		live = nodes
 	}
@@ -118,36 +118,38 @@ wait:
 
 // getResult is the newest valid item a get traversal found.
 type getResult struct {
-	mu    sync.Mutex
-	found bool
-	seq   int64
-	v     []byte
-	sig   [64]byte
+	seq int64
+	v   []byte
+	sig [64]byte
 }
 
 // get runs a get traversal for a mutable item and returns the highest seq
 // any node holds.
 func (d *Node) get(ctx context.Context, target bep44.Target, salt []byte) (getResult, bool) {
-	var r getResult
+	var (
+		mu    sync.Mutex
+		found bool
+		r     getResult
+	)
 	_, _ = d.traverse(ctx, target, 3, func(ctx context.Context, addr krpc.NodeAddr) (traversal.QueryResult, error) {
 		res := d.srv.Get(ctx, anadht.NewAddr(addr.UDP()), target, nil, anadht.QueryRateLimiting{})
 		if rep := res.Reply.R; rep != nil && rep.Seq != nil && rep.V != nil &&
 			sha1.Sum(append(rep.K[:], salt...)) == target && bep44.Verify(rep.K[:], salt, *rep.Seq, rep.V, rep.Sig[:]) {
-			r.mu.Lock()
-			if !r.found || *rep.Seq > r.seq {
-				r.found, r.seq, r.v, r.sig = true, *rep.Seq, append([]byte(nil), rep.V...), rep.Sig
+			mu.Lock()
+			if !found || *rep.Seq > r.seq {
+				found, r = true, getResult{seq: *rep.Seq, v: append([]byte(nil), rep.V...), sig: rep.Sig}
 			}
-			r.mu.Unlock()
+			mu.Unlock()
 		}
 		return res.TraversalQueryResult(addr), res.ToError()
 	}, func() bool {
-		r.mu.Lock()
-		defer r.mu.Unlock()
-		return r.found
+		mu.Lock()
+		defer mu.Unlock()
+		return found
 	})
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return getResult{found: r.found, seq: r.seq, v: r.v, sig: r.sig}, r.found
+	mu.Lock()
+	defer mu.Unlock()
+	return r, found
 }
 
 // timedOut counts a query to addr that timed out (see traverse).
@@ -155,21 +157,21 @@ func (c *citizen) timedOut(addr netip.AddrPort) {
 	now := time.Now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if len(c.dead) >= 4096 {
-		for a, f := range c.dead {
-			if now.Sub(f.at) >= deadFor {
-				delete(c.dead, a)
-			}
-		}
-		if len(c.dead) >= 4096 {
-			return
-		}
+	if !roomFor(c.dead, addr, func(f failures) time.Time { return f.at }, deadFor, now) {
+		return
 	}
 	f := c.dead[addr]
 	if now.Sub(f.at) >= deadFor {
 		f.n = 0
 	}
 	c.dead[addr] = failures{n: f.n + 1, at: now}
+}
+
+// forgive forgets addr's time outs.
+func (c *citizen) forgive(addr netip.AddrPort) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.dead, addr)
 }
 
 func (c *citizen) isDead(addr netip.AddrPort) bool {
