@@ -41,10 +41,11 @@
 // polled every 100 ms for 30 s. A waiting request polls its answer every
 // 50 ms; all waiting requests together poll at most 20 times a second
 // (AnswerBudget), so 20 requests in flight poll every second each. On an
-// 8-node loopback DHT one get costs about 16 packets and a request/answer
-// exchange about 250 packets including the reader's polling
-// meanwhile; request delivery p50 is ~80 ms (p99 ≤ 0.6 s) and answer p50
-// ~40 ms (BenchmarkSignaling). Fewer gets buy proportionally slower
+// 8-node loopback DHT a get traversal costs about 16 packets, a get from
+// the storers that package dht caches 3, and a request/answer exchange
+// about 170 packets including the reader's polling meanwhile; request
+// delivery p50 is ~80 ms (p99 ≤ 0.6 s) and answer p50 ~30 ms
+// (BenchmarkSignaling). Fewer gets buy proportionally slower
 // delivery: the expected delay is half the poll interval.
 //
 // # Device lists

@@ -62,6 +62,10 @@ type Config struct {
 	// heard from lately and refreshes its table by find_node traversals
 	// (see citizen.go). Default: 5m.
 	Maintain time.Duration
+	// StorerRefresh is how long the nodes found storing a target are asked
+	// directly before a traversal looks for them again (see storers.go).
+	// Negative: no cache, every get and put traverses. Default: 30m.
+	StorerRefresh time.Duration
 	// LAN, if set, discovers DHT nodes on the local network by multicast
 	// (see LANConfig). Default: off.
 	LAN *LANConfig
@@ -98,6 +102,7 @@ type Node struct {
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup // the node's own goroutines
 	citizen *citizen
+	storers *storerCache
 	id      krpc.ID
 
 	quotaMu sync.Mutex
@@ -135,6 +140,9 @@ func New(cfg *Config) (*Node, error) {
 	if c.Maintain == 0 {
 		c.Maintain = 5 * time.Minute
 	}
+	if c.StorerRefresh == 0 {
+		c.StorerRefresh = 30 * time.Minute
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -144,7 +152,7 @@ func New(cfg *Config) (*Node, error) {
 	}
 	d := &Node{cfg: c, conn: &countingConn{UDPConn: pc}, log: c.Logger,
 		store: newBoundedStore(c.MaxItems), quota: make(map[netip.AddrPort]map[[20]byte]time.Time), perIP: make(map[netip.Addr]int),
-		citizen: newCitizen()}
+		citizen: newCitizen(), storers: newStorerCache(c.StorerRefresh)}
 	d.ctx, d.cancel = context.WithCancel(context.Background())
 	boot := append([]netip.AddrPort(nil), c.Bootstrap...)
 	_, _ = rand.Read(d.id[:]) // set here: the query hook runs before d.srv is set
@@ -434,54 +442,81 @@ func (d *Node) expireQuota(now time.Time) {
 	}
 }
 
-// Put implements Transport: a get traversal collects write tokens from the
-// nodes closest to the target, then each is asked to store the item. It
-// fails with signaling.ErrNotStored when no node accepted it (anacrolix's
-// getput.Put reports success either way).
+// Put implements Transport: the nodes closest to the target (the cached
+// storers, or those a get traversal finds) are asked for a write token,
+// then each is asked to store the item. It fails with
+// signaling.ErrNotStored when no node accepted it (anacrolix's getput.Put
+// reports success either way).
 func (d *Node) Put(ctx context.Context, it signaling.Item) error {
 	if !it.Verify() {
 		return fmt.Errorf("%w: invalid item", signaling.ErrNotStored)
 	}
 	target := it.Target()
-	var tokens atomic.Int64
-	op, err := d.traverse(ctx, target, 3, func(ctx context.Context, addr krpc.NodeAddr) (traversal.QueryResult, error) {
-		res := d.srv.Get(ctx, anadht.NewAddr(addr.UDP()), target, nil, anadht.QueryRateLimiting{})
-		tqr := res.TraversalQueryResult(addr)
-		tqr.ClosestData, _ = tqr.ClosestData.(string)
-		if tqr.ClosestData == nil {
-			tqr.ResponseFrom = nil
-		} else {
-			tokens.Add(1)
+	var to []putTo
+	if nodes := d.live(d.storers.nodes(target), storersPerKey); nodes != nil {
+		tokens := make([]string, len(nodes))
+		d.getFrom(ctx, nodes, target, it.Salt, tokens)
+		for i, n := range nodes {
+			if tokens[i] != "" {
+				to = append(to, putTo{n.Addr, tokens[i]})
+			}
 		}
-		return tqr, res.ToError()
-	}, func() bool { return tokens.Load() > 0 })
-	if err != nil {
-		return fmt.Errorf("%w: no nodes known", signaling.ErrNotStored)
+		if len(to) == 0 {
+			d.storers.forget(target)
+		}
 	}
-	if err := ctx.Err(); err != nil {
-		return err
+	if len(to) == 0 {
+		var tokens atomic.Int64
+		op, err := d.traverse(ctx, target, 3, func(ctx context.Context, addr krpc.NodeAddr) (traversal.QueryResult, error) {
+			res := d.srv.Get(ctx, anadht.NewAddr(addr.UDP()), target, nil, anadht.QueryRateLimiting{})
+			tqr := res.TraversalQueryResult(addr)
+			tqr.ClosestData, _ = tqr.ClosestData.(string)
+			if tqr.ClosestData == nil {
+				tqr.ResponseFrom = nil
+			} else {
+				tokens.Add(1)
+			}
+			return tqr, res.ToError()
+		}, func() bool { return tokens.Load() > 0 })
+		if err != nil {
+			return fmt.Errorf("%w: no nodes known", signaling.ErrNotStored)
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		d.storers.keep(target, closest(op))
+		op.Closest().Range(func(e k_nearest_nodes.Elem) {
+			to = append(to, putTo{nodeAddr(e.Addr.AddrPort), e.Data.(string)})
+		})
 	}
 	put := bep44.Put{V: it.Value, K: &it.Key, Salt: it.Salt, Sig: it.Sig, Seq: it.Seq}
 	var ok atomic.Int64
 	var wg sync.WaitGroup
-	op.Closest().Range(func(e k_nearest_nodes.Elem) {
+	for _, p := range to {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			res := d.srv.Put(ctx, anadht.NewAddr(e.Addr.UDP()), put, e.Data.(string), anadht.QueryRateLimiting{})
+			res := d.srv.Put(ctx, anadht.NewAddr(p.addr.UDP()), put, p.token, anadht.QueryRateLimiting{})
 			if res.ToError() == nil {
 				ok.Add(1)
 			}
 		}()
-	})
+	}
 	wg.Wait()
 	d.putReplies.Add(ok.Load())
 	if ok.Load() == 0 {
+		d.storers.forget(target)
 		d.putsFailed.Add(1)
 		return signaling.ErrNotStored
 	}
 	d.putsOK.Add(1)
 	return nil
+}
+
+// putTo is a node to put at, with its write token.
+type putTo struct {
+	addr  krpc.NodeAddr
+	token string
 }
 
 // Get implements Transport.

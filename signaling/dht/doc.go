@@ -15,6 +15,18 @@
 // saved on Close and restored at start. It bootstraps only from the
 // configured addresses; the public routers only when Global is set.
 //
+// # Lookups
+//
+// Gets, puts and find_node are traversals that end 500 ms after the last
+// reply once they have what they came for and skip nodes that timed out
+// twice (traverse.go). The closest nodes a get or put found for a target
+// are cached (storers.go): later gets ask the closest three of them
+// directly and later puts ask all of them, so a mailbox polled again and
+// again costs a few packets per read instead of a traversal. A target is
+// traversed again when none of its storers answers, and after a time that
+// starts at 5 s and doubles while traversals find the same storers, up to
+// Config.StorerRefresh (30 min).
+//
 // # LAN discovery and bootstrap nodes
 //
 // With Config.LAN set, a node multicasts a 28-byte beacon (its node ID

@@ -2,7 +2,6 @@ package dht
 
 import (
 	"context"
-	"crypto/sha1"
 	"errors"
 	"net/netip"
 	"sync"
@@ -123,23 +122,32 @@ type getResult struct {
 	sig [64]byte
 }
 
-// get runs a get traversal for a mutable item and returns the highest seq
-// any node holds.
+// get returns the highest seq of the item at target: from the cached
+// storers if one of them answers (see storers.go), else from a get
+// traversal, whose closest nodes are cached.
 func (d *Node) get(ctx context.Context, target bep44.Target, salt []byte) (getResult, bool) {
+	if nodes := d.live(d.storers.nodes(target), cacheAsk); nodes != nil {
+		r, found, replied := d.getFrom(ctx, nodes, target, salt, nil)
+		if replied > 0 || ctx.Err() != nil {
+			return r, found
+		}
+		d.storers.forget(target)
+	}
 	var (
 		mu    sync.Mutex
 		found bool
 		r     getResult
 	)
-	_, _ = d.traverse(ctx, target, 3, func(ctx context.Context, addr krpc.NodeAddr) (traversal.QueryResult, error) {
+	op, err := d.traverse(ctx, target, 3, func(ctx context.Context, addr krpc.NodeAddr) (traversal.QueryResult, error) {
 		res := d.srv.Get(ctx, anadht.NewAddr(addr.UDP()), target, nil, anadht.QueryRateLimiting{})
-		if rep := res.Reply.R; rep != nil && rep.Seq != nil && rep.V != nil &&
-			sha1.Sum(append(rep.K[:], salt...)) == target && bep44.Verify(rep.K[:], salt, *rep.Seq, rep.V, rep.Sig[:]) {
-			mu.Lock()
-			if !found || *rep.Seq > r.seq {
-				found, r = true, getResult{seq: *rep.Seq, v: append([]byte(nil), rep.V...), sig: rep.Sig}
+		if rep := res.Reply.R; rep != nil {
+			if got, ok := validItem(rep, target, salt); ok {
+				mu.Lock()
+				if !found || got.seq > r.seq {
+					found, r = true, got
+				}
+				mu.Unlock()
 			}
-			mu.Unlock()
 		}
 		return res.TraversalQueryResult(addr), res.ToError()
 	}, func() bool {
@@ -147,6 +155,9 @@ func (d *Node) get(ctx context.Context, target bep44.Target, salt []byte) (getRe
 		defer mu.Unlock()
 		return found
 	})
+	if err == nil && ctx.Err() == nil {
+		d.storers.keep(target, closest(op))
+	}
 	mu.Lock()
 	defer mu.Unlock()
 	return r, found

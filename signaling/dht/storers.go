@@ -1,0 +1,214 @@
+package dht
+
+import (
+	"context"
+	"crypto/sha1"
+	"errors"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	anadht "github.com/anacrolix/dht/v2"
+	"github.com/anacrolix/dht/v2/bep44"
+	k_nearest_nodes "github.com/anacrolix/dht/v2/k-nearest-nodes"
+	"github.com/anacrolix/dht/v2/krpc"
+	"github.com/anacrolix/dht/v2/traversal"
+)
+
+// The storer cache. A mailbox is read again and again at the same
+// target, and the nodes that store it (the K closest nodes that answer)
+// change only with churn. So the first get or put of a target runs a
+// traversal and keeps the closest nodes that answered; later gets ask the
+// closest few of them directly (getFrom: cacheAsk packets instead of a
+// traversal's tens), later puts ask all of them for a token and put there.
+// The cache of a target is dropped, and the next operation traverses
+// again, when none of its nodes answers or when its time is up, so nodes
+// that join closer to the target are found. That time starts at
+// minStorerTTL and doubles each time a traversal finds the same nodes
+// again, up to Config.StorerRefresh (default 30 min); a traversal that
+// finds other nodes starts it again at minStorerTTL. A young network (a
+// routing table still filling, nodes joining) is looked at again within
+// seconds, a settled one every half hour.
+const (
+	cacheAsk      = 3 // nodes a cached get asks
+	minStorerTTL  = 5 * time.Second
+	maxCached     = 4096 // targets in the cache
+	storersPerKey = 8    // K
+)
+
+type storerCache struct {
+	mu  sync.Mutex
+	ttl time.Duration // the longest; < 0: no cache
+	m   map[bep44.Target]storerSet
+}
+
+// storerSet is the closest nodes that answered, nearest first.
+type storerSet struct {
+	nodes []krpc.NodeInfo
+	found time.Time
+	ttl   time.Duration
+}
+
+func newStorerCache(ttl time.Duration) *storerCache {
+	return &storerCache{ttl: ttl, m: make(map[bep44.Target]storerSet)}
+}
+
+// nodes returns the cached storers of target, or nil.
+func (c *storerCache) nodes(target bep44.Target) []krpc.NodeInfo {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s, ok := c.m[target]
+	if !ok || c.ttl < 0 || time.Since(s.found) > s.ttl {
+		return nil // kept (with its ttl) until the next traversal replaces it
+	}
+	return s.nodes
+}
+
+// closest returns the closest nodes that answered a traversal.
+func closest(op *traversal.Operation) []krpc.NodeInfo {
+	var nodes []krpc.NodeInfo
+	op.Closest().Range(func(e k_nearest_nodes.Elem) {
+		if len(nodes) < storersPerKey {
+			nodes = append(nodes, krpc.NodeInfo{ID: e.ID, Addr: nodeAddr(e.Addr.AddrPort)})
+		}
+	})
+	return nodes
+}
+
+// keep records the closest nodes that answered a traversal.
+func (c *storerCache) keep(target bep44.Target, nodes []krpc.NodeInfo) {
+	if len(nodes) == 0 || c.ttl < 0 {
+		return
+	}
+	now := time.Now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	old, ok := c.m[target]
+	if !ok && len(c.m) >= maxCached {
+		for t, s := range c.m {
+			if now.Sub(s.found) > s.ttl || len(c.m) >= maxCached {
+				delete(c.m, t)
+			}
+		}
+	}
+	ttl := min(minStorerTTL, c.ttl)
+	if ok && sameNodes(old.nodes, nodes) {
+		ttl = min(2*old.ttl, c.ttl)
+	}
+	c.m[target] = storerSet{nodes: nodes, found: now, ttl: ttl}
+}
+
+// forget drops the storers of target: none of them answered.
+func (c *storerCache) forget(target bep44.Target) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.m, target)
+}
+
+func sameNodes(a, b []krpc.NodeInfo) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].ID != b[i].ID {
+			return false
+		}
+	}
+	return true
+}
+
+// getFrom asks nodes for the item at target in parallel and returns the
+// highest valid seq, whether any held one, and how many nodes answered.
+// Each reply's token is stored in tokens[i] if tokens is not nil. Like a
+// traversal, it waits no longer than quiet after a reply for the nodes
+// still silent, and counts those as timed out (see traverse.go).
+func (d *Node) getFrom(ctx context.Context, nodes []krpc.NodeInfo, target bep44.Target, salt []byte, tokens []string) (getResult, bool, int) {
+	var (
+		mu      sync.Mutex
+		found   bool
+		r       getResult
+		replied atomic.Int64
+		wg      sync.WaitGroup
+	)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	first := make(chan struct{}, 1)
+	for i, n := range nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			start := time.Now()
+			ap := n.Addr.ToNodeAddrPort().AddrPort
+			res := d.srv.Get(ctx, anadht.NewAddr(n.Addr.UDP()), target, nil, anadht.QueryRateLimiting{})
+			if err := res.ToError(); err != nil {
+				if errors.Is(err, anadht.TransactionTimeout) || errors.Is(err, context.Canceled) && time.Since(start) >= quiet {
+					d.citizen.timedOut(ap)
+				}
+				return
+			}
+			replied.Add(1)
+			d.citizen.heardFrom(ap)
+			select {
+			case first <- struct{}{}:
+			default:
+			}
+			rep := res.Reply.R
+			if rep == nil {
+				return
+			}
+			if tokens != nil && rep.Token != nil {
+				tokens[i] = *rep.Token
+			}
+			if got, ok := validItem(rep, target, salt); ok {
+				mu.Lock()
+				if !found || got.seq > r.seq {
+					found, r = true, got
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-first:
+		select {
+		case <-done:
+		case <-time.After(quiet):
+			cancel()
+			<-done
+		}
+	case <-ctx.Done():
+		<-done
+	}
+	return r, found, int(replied.Load())
+}
+
+// live returns up to n of nodes that are not taken as gone.
+func (d *Node) live(nodes []krpc.NodeInfo, n int) []krpc.NodeInfo {
+	var out []krpc.NodeInfo
+	for _, x := range nodes {
+		if len(out) < n && !d.citizen.isDead(x.Addr.ToNodeAddrPort().AddrPort) {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// validItem returns the mutable item in a get reply if it is for target
+// and its signature holds.
+func validItem(rep *krpc.Return, target bep44.Target, salt []byte) (getResult, bool) {
+	if rep.Seq == nil || rep.V == nil || sha1.Sum(append(rep.K[:], salt...)) != target ||
+		!bep44.Verify(rep.K[:], salt, *rep.Seq, rep.V, rep.Sig[:]) {
+		return getResult{}, false
+	}
+	return getResult{seq: *rep.Seq, v: append([]byte(nil), rep.V...), sig: rep.Sig}, true
+}
+
+func nodeAddr(ap netip.AddrPort) krpc.NodeAddr {
+	var a krpc.NodeAddr
+	a.FromAddrPort(ap)
+	return a
+}
