@@ -52,11 +52,11 @@ func TestGoodCitizen(t *testing.T) {
 	st := boot.Stats()
 	t.Logf("bootstrap node: %d nodes, %d good, %d pinged back", st.Nodes, st.GoodNodes, st.PingedBack)
 
-	// A newcomer that knows only the bootstrap node learns the others.
+	// A newcomer that knows only the bootstrap node learns the others: from
+	// its bootstrap traversal, and from the nodes it queried, which ping it
+	// back (a loaded machine may end the traversal with the 8 closest).
 	x := join()
-	if n := x.Stats().Nodes; n < 10 {
-		t.Fatalf("newcomer knows %d nodes after bootstrap, want most of 16", n)
-	}
+	waitFor(t, 5*time.Second, "the newcomer to know most of 16 nodes", func() bool { return x.Stats().Nodes >= 10 })
 
 	// Its item lands on the 8 nodes closest to the target.
 	_, priv, _ := ed25519.GenerateKey(nil)
