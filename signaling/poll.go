@@ -121,13 +121,22 @@ func (s *Signaler) pollLoop() {
 		idle = min(max(idle, s.cfg.MinPoll), s.cfg.MaxPoll)
 		var due []*peerState
 		for _, ps := range s.peers {
-			if !ps.watched || ps.polling || now.Before(ps.next) {
+			if !ps.watched || ps.polling {
+				continue
+			}
+			// A peer scheduled for the listened interval is due at once
+			// when its subscription lapses.
+			if now.Before(ps.next) && (!ps.listened || s.sub.Listening(ps.q0)) {
 				continue
 			}
 			ps.polling = true
-			if now.Before(ps.activeUntil) {
+			ps.listened = false
+			switch {
+			case now.Before(ps.activeUntil):
 				ps.next = now.Add(s.cfg.MinPoll)
-			} else {
+			case s.sub != nil && s.sub.Listening(ps.q0):
+				ps.next, ps.listened = now.Add(s.cfg.ListenedPoll), true
+			default:
 				ps.next = now.Add(idle)
 			}
 			due = append(due, ps)
@@ -267,4 +276,44 @@ func (s *Signaler) allowed(a identity.AccountID) bool {
 		}
 	}
 	return false
+}
+
+// listenLoop keeps the subscription's targets (the first request slot of
+// every watched peer) up to date (at once on Watch and Unwatch, and every
+// second, as a peer's mailbox key changes with its sealing key) and polls a peer at once when a put to
+// one of its request slots is notified.
+func (s *Signaler) listenLoop() {
+	defer s.wg.Done()
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		s.mu.Lock()
+		var targets [][20]byte
+		for _, ps := range s.peers {
+			if ps.watched {
+				targets = append(targets, ps.q0)
+			}
+		}
+		s.mu.Unlock()
+		s.sub.Set(targets)
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-t.C:
+		case <-s.rewatch:
+		case it := <-s.sub.Updates():
+			s.notified(it)
+		}
+	}
+}
+
+// notified makes the peer whose request slot the item is in due now.
+func (s *Signaler) notified(it Item) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, ps := range s.peers {
+		if ps.watched && it.Target() == ps.q0 {
+			ps.next, ps.listened = time.Time{}, false
+		}
+	}
 }

@@ -50,6 +50,10 @@ type Config struct {
 	// requests together: with more than AnswerBudget×AnswerPoll requests
 	// waiting, each polls less often. Default: 20.
 	AnswerBudget float64
+	// ListenedPoll is how often a watched peer is polled while the
+	// Transport notifies puts to its request slots (see Listener): a
+	// safety net for lost notifications. Default: 5m.
+	ListenedPoll time.Duration
 	// RequestTTL bounds how long a request is offered. Default: 60s.
 	RequestTTL time.Duration
 	// Republish is how often pending requests and answers are put again
@@ -80,6 +84,7 @@ func (c *Config) withDefaults() (Config, error) {
 	def(&cfg.ActiveFor, 30*time.Second)
 	def(&cfg.AnswerPoll, 50*time.Millisecond)
 	def(&cfg.RequestTTL, time.Minute)
+	def(&cfg.ListenedPoll, 5*time.Minute)
 	def(&cfg.Republish, 5*time.Second)
 	if cfg.PollBudget == 0 {
 		cfg.PollBudget = 10
@@ -116,6 +121,8 @@ type Signaler struct {
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
 	incoming chan *Incoming
+	sub      Subscription  // nil: the Transport is only polled
+	rewatch  chan struct{} // the watched set changed (for listenLoop)
 
 	mu          sync.Mutex
 	peers       map[identity.DeviceID]*peerState
@@ -134,7 +141,9 @@ type Signaler struct {
 type peerState struct {
 	Peer
 	in, out        ed25519.PrivateKey // mailboxes peer→me and me→peer
+	q0             [20]byte           // target of the first request slot from the peer
 	watched        bool
+	listened       bool // next was set by a listened interval
 	next           time.Time
 	activeUntil    time.Time
 	polling        bool
@@ -151,6 +160,7 @@ func New(cfg *Config) (*Signaler, error) {
 	s := &Signaler{
 		cfg: c, me: c.Device,
 		incoming:    make(chan *Incoming, c.Backlog),
+		rewatch:     make(chan struct{}, 1),
 		peers:       make(map[identity.DeviceID]*peerState),
 		requestsOut: make(map[identity.DeviceID]*outbox),
 		answersOut:  make(map[identity.DeviceID]*outbox),
@@ -162,6 +172,12 @@ func New(cfg *Config) (*Signaler, error) {
 	s.wg.Add(2)
 	go s.pollLoop()
 	go s.republishLoop()
+	if l, ok := c.Transport.(Listener); ok {
+		if s.sub = l.Subscribe(); s.sub != nil {
+			s.wg.Add(1)
+			go s.listenLoop()
+		}
+	}
 	return s, nil
 }
 
@@ -169,6 +185,9 @@ func New(cfg *Config) (*Signaler, error) {
 func (s *Signaler) Close() error {
 	s.cancel()
 	s.wg.Wait()
+	if s.sub != nil {
+		s.sub.Close()
+	}
 	return nil
 }
 
@@ -212,7 +231,15 @@ func (s *Signaler) Watch(p Peer) error {
 	s.mu.Lock()
 	ps.watched = true
 	s.mu.Unlock()
+	s.watchChanged()
 	return nil
+}
+
+func (s *Signaler) watchChanged() {
+	select {
+	case s.rewatch <- struct{}{}:
+	default:
+	}
 }
 
 // Unwatch stops polling a peer.
@@ -222,6 +249,7 @@ func (s *Signaler) Unwatch(dev identity.DeviceID) {
 		ps.watched = false
 	}
 	s.mu.Unlock()
+	s.watchChanged()
 }
 
 func (s *Signaler) peer(p Peer) (*peerState, error) {
@@ -242,6 +270,7 @@ func (s *Signaler) peer(p Peer) (*peerState, error) {
 		return nil, err
 	}
 	ps := &peerState{Peer: p, in: in, out: out}
+	ps.q0 = Target([32]byte(in.Public().(ed25519.PublicKey)), requestSalts[0])
 	if old := s.peers[p.Device]; old != nil {
 		ps.watched = old.watched
 	}

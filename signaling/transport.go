@@ -74,6 +74,32 @@ type Transport interface {
 	Get(ctx context.Context, key [32]byte, salt []byte) (Item, error)
 }
 
+// Listener is implemented by Transports that can tell of puts instead of
+// being polled: *dht.Node (at DHT nodes that run peerdrop's listen
+// extension, see signaling/dht/listen.go) and *MemoryTransport with
+// Notify set. A Signaler over a Listener subscribes the request slots of
+// its watched peers and polls a listened peer only every ListenedPoll.
+type Listener interface {
+	// Subscribe returns a new subscription with no targets, or nil if the
+	// transport cannot listen.
+	Subscribe() Subscription
+}
+
+// Subscription is a set of DHT targets whose puts are notified.
+type Subscription interface {
+	// Set replaces the targets.
+	Set(targets [][20]byte)
+	// Listening reports whether puts at target are notified now; if not,
+	// it must be polled.
+	Listening(target [20]byte) bool
+	// Updates delivers verified items put at the targets. Items may be
+	// missed (a full channel, a lost packet): Listening is a promise of
+	// speed, not of delivery, so listened targets are still polled slowly.
+	Updates() <-chan Item
+	// Close ends the subscription.
+	Close()
+}
+
 // MemoryTransport is an in-process Transport with BEP 44 rules (signature
 // checks, seq ordering, expiry) for fast tests. Safe for concurrent use.
 type MemoryTransport struct {
@@ -81,11 +107,58 @@ type MemoryTransport struct {
 	Exp time.Duration
 	// Latency, if set, delays every operation (to model a DHT).
 	Latency time.Duration
+	// Notify makes it a Listener: puts at subscribed targets are notified.
+	Notify bool
 
 	mu    sync.Mutex
 	items map[[20]byte]memItem
+	subs  map[*memSub]bool
 	puts  int
 	gets  int
+}
+
+// Subscribe implements Listener; it returns nil unless Notify is set.
+func (m *MemoryTransport) Subscribe() Subscription {
+	if !m.Notify {
+		return nil
+	}
+	s := &memSub{m: m, updates: make(chan Item, 64)}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.subs == nil {
+		m.subs = make(map[*memSub]bool)
+	}
+	m.subs[s] = true
+	return s
+}
+
+type memSub struct {
+	m       *MemoryTransport
+	updates chan Item
+	targets map[[20]byte]bool // guarded by m.mu
+}
+
+func (s *memSub) Set(targets [][20]byte) {
+	s.m.mu.Lock()
+	defer s.m.mu.Unlock()
+	s.targets = make(map[[20]byte]bool, len(targets))
+	for _, t := range targets {
+		s.targets[t] = true
+	}
+}
+
+func (s *memSub) Listening(target [20]byte) bool {
+	s.m.mu.Lock()
+	defer s.m.mu.Unlock()
+	return s.targets[target]
+}
+
+func (s *memSub) Updates() <-chan Item { return s.updates }
+
+func (s *memSub) Close() {
+	s.m.mu.Lock()
+	defer s.m.mu.Unlock()
+	delete(s.m.subs, s)
 }
 
 type memItem struct {
@@ -112,6 +185,14 @@ func (m *MemoryTransport) Put(ctx context.Context, it Item) error {
 		return fmt.Errorf("%w: seq %d older than %d", ErrNotStored, it.Seq, old.Seq)
 	}
 	m.items[t] = memItem{Item: it, stored: time.Now()}
+	for s := range m.subs {
+		if s.targets[t] {
+			select {
+			case s.updates <- it:
+			default:
+			}
+		}
+	}
 	return nil
 }
 

@@ -120,23 +120,34 @@ func (d *Node) pingBackLoop() {
 		case <-d.ctx.Done():
 			return
 		case addr := <-d.citizen.pingBack:
-			select {
-			case sem <- struct{}{}:
-			case <-d.ctx.Done():
-				return
-			}
-			d.wg.Add(1)
-			go func() {
-				defer d.wg.Done()
-				defer func() { <-sem }()
+			if !d.goLimited(sem, func() {
 				ctx, cancel := context.WithTimeout(d.ctx, 5*time.Second)
 				defer cancel()
 				if d.AddNode(ctx, addr) == nil {
 					d.pingedBack.Add(1)
 				}
-			}()
+			}) {
+				return
+			}
 		}
 	}
+}
+
+// goLimited runs f in one of the node's goroutines once sem has room; it
+// returns false, without running f, if the node closes first.
+func (d *Node) goLimited(sem chan struct{}, f func()) bool {
+	select {
+	case sem <- struct{}{}:
+	case <-d.ctx.Done():
+		return false
+	}
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		defer func() { <-sem }()
+		f()
+	}()
+	return true
 }
 
 // maintainLoop keeps the routing table fresh.

@@ -66,6 +66,10 @@ type Config struct {
 	// directly before a traversal looks for them again (see storers.go).
 	// Negative: no cache, every get and put traverses. Default: 30m.
 	StorerRefresh time.Duration
+	// NoListen turns off this node's subscriptions at other nodes (Listen
+	// does nothing; every target is polled, as with nodes that lack the
+	// extension). It still serves others' subscriptions. Default: false.
+	NoListen bool
 	// LAN, if set, discovers DHT nodes on the local network by multicast
 	// (see LANConfig). Default: off.
 	LAN *LANConfig
@@ -85,6 +89,11 @@ type Stats struct {
 	StoredItems      int
 	PingedBack       int64 // querying nodes pinged back that answered
 	Maintenance      int64 // table maintenance rounds done
+	Subscriptions    int   // others' subscriptions held here (listen.go)
+	NotifiesSent     int64 // pd_notify answered by a subscriber
+	Notified         int64 // pd_notify received for this node's targets
+	NotifiesDropped  int64 // notices not sent or not taken (queue full)
+	Listens          int64 // pd_listen sent
 	LAN              LANStats
 }
 
@@ -103,7 +112,12 @@ type Node struct {
 	wg      sync.WaitGroup // the node's own goroutines
 	citizen *citizen
 	storers *storerCache
-	id      krpc.ID
+
+	subs     *subs       // others' subscriptions here (listen.go)
+	listener *listener   // this node's own (listener.go)
+	notices  chan notice // pd_notify to send
+	replies  chan outMsg // replies to the extension's queries
+	id       krpc.ID
 
 	quotaMu sync.Mutex
 	quota   map[netip.AddrPort]map[[20]byte]time.Time
@@ -111,6 +125,7 @@ type Node struct {
 
 	putsOK, putsFailed, putReplies, gets, dropped atomic.Int64
 	pingedBack, maintained                        atomic.Int64
+	notifySent, notified, noticesDropped, listens atomic.Int64
 }
 
 // New starts a node. It does not bootstrap: call Bootstrap.
@@ -152,7 +167,10 @@ func New(cfg *Config) (*Node, error) {
 	}
 	d := &Node{cfg: c, conn: &countingConn{UDPConn: pc}, log: c.Logger,
 		store: newBoundedStore(c.MaxItems), quota: make(map[netip.AddrPort]map[[20]byte]time.Time), perIP: make(map[netip.Addr]int),
-		citizen: newCitizen(), storers: newStorerCache(c.StorerRefresh)}
+		citizen: newCitizen(), storers: newStorerCache(c.StorerRefresh),
+		subs: newSubs(), listener: newListener(), notices: make(chan notice, 1024),
+		replies: make(chan outMsg, 256)}
+	d.store.onPut = d.stored
 	d.ctx, d.cancel = context.WithCancel(context.Background())
 	boot := append([]netip.AddrPort(nil), c.Bootstrap...)
 	_, _ = rand.Read(d.id[:]) // set here: the query hook runs before d.srv is set
@@ -208,9 +226,12 @@ func New(cfg *Config) (*Node, error) {
 			return nil, err
 		}
 	}
-	d.wg.Add(2)
+	d.wg.Add(5)
 	go d.pingBackLoop()
 	go d.maintainLoop()
+	go d.replyLoop()
+	go d.notifyLoop()
+	go d.listenLoop()
 	return d, nil
 }
 
@@ -348,6 +369,8 @@ func (d *Node) Stats() Stats {
 		PutsStored:  d.putsOK.Load(), PutsFailed: d.putsFailed.Load(), PutReplies: d.putReplies.Load(),
 		Gets: d.gets.Load(), QueriesDropped: d.dropped.Load(), StoredItems: d.store.len(),
 		PingedBack: d.pingedBack.Load(), Maintenance: d.maintained.Load(),
+		Subscriptions: d.subs.count(), NotifiesSent: d.notifySent.Load(), Notified: d.notified.Load(),
+		NotifiesDropped: d.noticesDropped.Load(), Listens: d.listens.Load(),
 	}
 	if d.lan != nil {
 		s.LAN = d.lan.stats()
@@ -363,6 +386,7 @@ func (d *Node) Stats() Stats {
 //   - replies to IPv4 sources would list IPv4 nodes twice ("nodes" and
 //     IPv4-mapped in "nodes6"): n6 is removed from their want;
 //   - a source IP may store at most PerSource distinct items per Exp;
+//   - pd_listen and pd_notify (listen.go) are answered here;
 //
 // and it queues a ping back to the querying node (see citizen.go).
 func (d *Node) onQuery(m *krpc.Msg, src net.Addr) bool {
@@ -386,6 +410,14 @@ func (d *Node) onQuery(m *krpc.Msg, src net.Addr) bool {
 			}
 		}
 		m.A.Want = want
+	}
+	switch m.Q {
+	case "pd_listen":
+		d.onListen(m, addrIP(src))
+		return false
+	case "pd_notify":
+		d.onNotify(m, addrIP(src))
+		return false
 	}
 	if m.Q == "put" && !d.allowPut(addrIP(src), m.A) {
 		d.dropped.Add(1)
@@ -547,74 +579,4 @@ func addrIP(a net.Addr) netip.AddrPort {
 		return netip.AddrPortFrom(ip.Unmap(), uint16(u.Port))
 	}
 	return netip.AddrPort{}
-}
-
-// countingConn counts packets sent.
-type countingConn struct {
-	*net.UDPConn
-	sent atomic.Int64
-}
-
-func (c *countingConn) WriteTo(b []byte, addr net.Addr) (int, error) {
-	c.sent.Add(1)
-	return c.UDPConn.WriteTo(b, addr)
-}
-
-// boundedStore is a bep44.Store that keeps at most max items, evicting
-// the oldest put first (anacrolix's memory store never evicts).
-type boundedStore struct {
-	mu    sync.Mutex
-	max   int
-	items map[bep44.Target]*bep44.Item
-	order []bep44.Target
-}
-
-func newBoundedStore(max int) *boundedStore {
-	return &boundedStore{max: max, items: make(map[bep44.Target]*bep44.Item)}
-}
-
-func (s *boundedStore) Put(i *bep44.Item) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	t := i.Target()
-	if _, ok := s.items[t]; !ok {
-		for len(s.items) >= s.max && len(s.order) > 0 {
-			delete(s.items, s.order[0])
-			s.order = s.order[1:]
-		}
-		s.order = append(s.order, t)
-	}
-	s.items[t] = i
-	if len(s.order) > 2*s.max { // drop targets deleted on expiry
-		live := s.order[:0]
-		for _, t := range s.order {
-			if _, ok := s.items[t]; ok {
-				live = append(live, t)
-			}
-		}
-		s.order = live
-	}
-	return nil
-}
-
-func (s *boundedStore) Get(t bep44.Target) (*bep44.Item, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if i, ok := s.items[t]; ok {
-		return i, nil
-	}
-	return nil, bep44.ErrItemNotFound
-}
-
-func (s *boundedStore) Del(t bep44.Target) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.items, t)
-	return nil
-}
-
-func (s *boundedStore) len() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.items)
 }

@@ -209,11 +209,17 @@ func TestDHTRestartFromState(t *testing.T) {
 // anacrolix/dht node.
 func hostilePackets() [][]byte {
 	var out [][]byte
-	for _, q := range []string{"ping", "find_node", "get_peers", "announce_peer", "get", "put", "sample_infohashes", "x"} {
+	for _, q := range []string{"ping", "find_node", "get_peers", "announce_peer", "get", "put", "sample_infohashes", "pd_listen", "pd_notify", "x"} {
 		out = append(out, []byte("d1:q"+itoa(len(q))+":"+q+"1:t2:aa1:y1:qe"))      // no "a"
 		out = append(out, []byte("d1:ade1:q"+itoa(len(q))+":"+q+"1:t2:aa1:y1:qe")) // empty "a"
 		out = append(out, []byte("d1:ad2:id20:abcdefghij0123456789e1:q"+itoa(len(q))+":"+q+"1:t2:aa1:y1:qe"))
 	}
+	// The listen extension (listen.go): targets of every length, a notice
+	// of a target nobody listens to.
+	out = append(out, []byte("d1:ad2:id20:abcdefghij01234567891:v20:abcdefghij0123456789e1:q9:pd_listen1:t2:aa1:y1:qe"),
+		[]byte("d1:ad2:id20:abcdefghij01234567891:v7:partiale1:q9:pd_listen1:t2:aa1:y1:qe"),
+		[]byte("d1:ad2:id20:abcdefghij01234567891:vli1eee1:q9:pd_listen1:t2:aa1:y1:qe"),
+		[]byte("d1:ad2:id20:abcdefghij01234567896:target20:abcdefghij01234567891:k32:abcdefghij0123456789abcdefghij014:salt2:q03:seqi1e3:sig64:abcdefghij0123456789abcdefghij0123456789abcdefghij0123456789abcd1:v2:hie1:q9:pd_notify1:t2:aa1:y1:qe"))
 	out = append(out, []byte("d1:y1:re"), []byte("d1:rde1:t2:zz1:y1:re"), []byte("de"), []byte("d"), []byte("li1ee"), []byte("d1:ad2:id20:abcdefghij01234567896:target20:abcdefghij0123456789e1:q3:get1:t2:aa1:y1:qe"))
 	return out
 }

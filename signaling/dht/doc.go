@@ -27,6 +27,17 @@
 // starts at 5 s and doubles while traversals find the same storers, up to
 // Config.StorerRefresh (30 min).
 //
+// # Listen and notify
+//
+// Every Node serves and uses pd_listen/pd_notify, a KRPC extension
+// (listen.go): a device subscribes its mailbox targets at their storers
+// (Subscribe, implementing signaling.Listener), which notify it of each
+// stored put with the item itself; subscriptions are bounded per source,
+// per target and in all, expire a minute after the last keep-alive (sent
+// every 25 s), and notices go only to sources that answered this node's
+// ping, paced. Nodes without the extension (libtorrent answers unknown
+// queries like find_node) are recognised and polled instead.
+//
 // # LAN discovery and bootstrap nodes
 //
 // With Config.LAN set, a node multicasts a 28-byte beacon (its node ID

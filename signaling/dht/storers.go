@@ -25,14 +25,16 @@ import (
 // The cache of a target is dropped, and the next operation traverses
 // again, when none of its nodes answers or when its time is up, so nodes
 // that join closer to the target are found. That time starts at
-// minStorerTTL and doubles each time a traversal finds the same nodes
-// again, up to Config.StorerRefresh (default 30 min); a traversal that
-// finds other nodes starts it again at minStorerTTL. A young network (a
-// routing table still filling, nodes joining) is looked at again within
-// seconds, a settled one every half hour.
+// fullStorerTTL (1 min), or minStorerTTL (5 s) when fewer than K nodes
+// answered, and doubles each time a traversal finds the same nodes again,
+// up to Config.StorerRefresh (default 30 min); a traversal that finds
+// other nodes starts it again. A young network (a routing table still
+// filling, nodes joining) is looked at again within seconds, a settled
+// one every half hour.
 const (
 	cacheAsk      = 3 // nodes a cached get asks
 	minStorerTTL  = 5 * time.Second
+	fullStorerTTL = time.Minute
 	maxCached     = 4096 // targets in the cache
 	storersPerKey = 8    // K
 )
@@ -92,7 +94,10 @@ func (c *storerCache) keep(target bep44.Target, nodes []krpc.NodeInfo) {
 			}
 		}
 	}
-	ttl := min(minStorerTTL, c.ttl)
+	ttl := min(fullStorerTTL, c.ttl)
+	if len(nodes) < storersPerKey {
+		ttl = min(minStorerTTL, c.ttl) // a young network, or a small one
+	}
 	if ok && sameNodes(old.nodes, nodes) {
 		ttl = min(2*old.ttl, c.ttl)
 	}
@@ -195,6 +200,25 @@ func (d *Node) live(nodes []krpc.NodeInfo, n int) []krpc.NodeInfo {
 		}
 	}
 	return out
+}
+
+// findStorers runs a get traversal towards target for its closest nodes
+// alone, and caches them.
+func (d *Node) findStorers(ctx context.Context, target bep44.Target) []krpc.NodeInfo {
+	var replies atomic.Int64
+	op, err := d.traverse(ctx, target, 3, func(ctx context.Context, addr krpc.NodeAddr) (traversal.QueryResult, error) {
+		res := d.srv.Get(ctx, anadht.NewAddr(addr.UDP()), target, nil, anadht.QueryRateLimiting{})
+		if res.ToError() == nil {
+			replies.Add(1)
+		}
+		return res.TraversalQueryResult(addr), res.ToError()
+	}, func() bool { return replies.Load() >= storersPerKey })
+	if err != nil || ctx.Err() != nil {
+		return nil
+	}
+	nodes := closest(op)
+	d.storers.keep(target, nodes)
+	return nodes
 }
 
 // validItem returns the mutable item in a get reply if it is for target

@@ -73,9 +73,10 @@ func TestStorerCache(t *testing.T) {
 	}
 }
 
-// TestStorerTTL: a target's storers are trusted for minStorerTTL at first,
-// twice as long each time a traversal finds the same nodes, up to the
-// configured refresh, and for minStorerTTL again when they change.
+// TestStorerTTL: a target's storers are trusted for minStorerTTL at first
+// (fewer than K of them; fullStorerTTL for K), twice as long each time a
+// traversal finds the same nodes, up to the configured refresh, and for
+// the first time again when they change.
 func TestStorerTTL(t *testing.T) {
 	c := newStorerCache(30 * time.Second)
 	var target [20]byte
@@ -92,6 +93,16 @@ func TestStorerTTL(t *testing.T) {
 	c.keep(target, b)
 	if ttl() != minStorerTTL {
 		t.Fatalf("after a change: ttl %v, want %v", ttl(), minStorerTTL)
+	}
+	full := make([]krpc.NodeInfo, storersPerKey)
+	for i := range full {
+		full[i].ID[0] = byte(i)
+	}
+	long := newStorerCache(time.Hour)
+	long.keep(target, full)
+	long.keep(target, full)
+	if got := long.m[target].ttl; got != 2*fullStorerTTL {
+		t.Fatalf("K storers found twice: ttl %v, want %v", got, 2*fullStorerTTL)
 	}
 	if c.nodes(target) == nil {
 		t.Fatal("fresh storers not returned")

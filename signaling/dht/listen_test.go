@@ -1,0 +1,135 @@
+package dht
+
+import (
+	"context"
+	"crypto/ed25519"
+	"net"
+	"testing"
+	"time"
+
+	anadht "github.com/anacrolix/dht/v2"
+	"github.com/anacrolix/dht/v2/krpc"
+	"github.com/anacrolix/torrent/bencode"
+
+	"github.com/peerdrop/peerdrop/signaling"
+)
+
+// TestListen: a node that subscribes a target at its storers is told of
+// every put there at once, with the item; a node with NoListen never
+// listens; bad pd_listen and forged pd_notify queries are refused.
+func TestListen(t *testing.T) {
+	nodes := testDHT(t, 16, func(i int, c *Config) { c.NoListen = i == 5 })
+	x, w, off := nodes[3], nodes[9], nodes[5]
+	_, priv, _ := ed25519.GenerateKey(nil)
+	key := [32]byte(priv.Public().(ed25519.PublicKey))
+	salt := []byte("q0")
+	target := signaling.Target(key, salt)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	put := func(seq int64, v string) {
+		t.Helper()
+		it, _ := signaling.NewItem(priv, salt, seq, []byte(v))
+		if err := w.Put(ctx, it); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put(1, "one")
+	sub := x.Subscribe()
+	defer sub.Close()
+	subOff := off.Subscribe()
+	defer subOff.Close()
+	for _, d := range []*Node{x, off} {
+		if _, err := d.Get(ctx, key, salt); err != nil { // the storers are known
+			t.Fatal(err)
+		}
+	}
+	sub.Set([][20]byte{target})
+	subOff.Set([][20]byte{target})
+	waitFor(t, 5*time.Second, "a live subscription", func() bool { return sub.Listening(target) })
+	// A new subscription is told of the item stored before it.
+	select {
+	case it := <-sub.Updates():
+		if string(it.Value) != "one" {
+			t.Fatalf("first notice %q, want the stored item", it.Value)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("no notice of the item stored before the subscription")
+	}
+	for seq := int64(2); seq < 5; seq++ {
+		v := string(rune('a' + seq))
+		start := time.Now()
+		put(seq, v)
+		for got := false; !got; {
+			select {
+			case it := <-sub.Updates():
+				got = it.Seq == seq && string(it.Value) == v
+			case <-time.After(3 * time.Second):
+				t.Fatalf("no notice of put %d", seq)
+			}
+		}
+		t.Logf("put %d notified %v after the put began", seq, time.Since(start))
+	}
+	if subOff.Listening(target) || off.Stats().Listens != 0 {
+		t.Fatalf("a NoListen node listens (%d pd_listen sent)", off.Stats().Listens)
+	}
+	held := 0
+	for _, d := range nodes {
+		held += d.Stats().Subscriptions
+	}
+	if held == 0 || held > cacheAsk {
+		t.Fatalf("%d subscriptions held, want 1..%d", held, cacheAsk)
+	}
+
+	// Hostile queries, from a node that is not listening.
+	q := func(to *Node, method string, a krpc.MsgArgs) error {
+		return w.srv.Query(ctx, anadht.NewAddr(net.UDPAddrFromAddrPort(to.Addr())), method, anadht.QueryInput{MsgArgs: a}).ToError()
+	}
+	if err := q(nodes[1], "pd_listen", krpc.MsgArgs{V: string(make([]byte, 20*(maxPerQuery+1)))}); err == nil {
+		t.Fatal("pd_listen of too many targets accepted")
+	}
+	if err := q(nodes[1], "pd_listen", krpc.MsgArgs{V: "short"}); err == nil {
+		t.Fatal("pd_listen of a partial target accepted")
+	}
+	seq := int64(9)
+	forged := krpc.MsgArgs{Target: target, K: key, Salt: salt, Seq: &seq, V: "forged"}
+	if err := q(x, "pd_notify", forged); err == nil {
+		t.Fatal("a pd_notify with a bad signature accepted")
+	}
+	it, _ := signaling.NewItem(priv, []byte("q1"), 1, []byte("not listened"))
+	other := krpc.MsgArgs{Target: it.Target(), K: key, Salt: it.Salt, Seq: &it.Seq, Sig: it.Sig, V: "not listened"}
+	if err := q(x, "pd_notify", other); err == nil {
+		t.Fatal("a pd_notify for a target nobody listens to accepted")
+	}
+	select {
+	case it := <-sub.Updates():
+		t.Fatalf("a refused notice was delivered: %q", it.Value)
+	default:
+	}
+}
+
+// FuzzExtension runs the listen extension's handlers on any query
+// arguments: no panic, and no notice for a target nobody listens to.
+func FuzzExtension(f *testing.F) {
+	for _, p := range hostilePackets() {
+		f.Add(p)
+	}
+	d, err := New(&Config{Listen: loopback, NoListen: true})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { d.Close() })
+	src := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 9}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var m krpc.Msg
+		if bencode.Unmarshal(data, &m) != nil || m.A == nil {
+			return
+		}
+		for _, q := range []string{"pd_listen", "pd_notify"} {
+			m.Q = q
+			d.onQuery(&m, src)
+		}
+		if n := d.Stats().Notified; n != 0 {
+			t.Fatalf("%d notices taken with no subscription", n)
+		}
+	})
+}
