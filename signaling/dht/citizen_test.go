@@ -52,11 +52,13 @@ func TestGoodCitizen(t *testing.T) {
 	st := boot.Stats()
 	t.Logf("bootstrap node: %d nodes, %d good, %d pinged back", st.Nodes, st.GoodNodes, st.PingedBack)
 
-	// A newcomer that knows only the bootstrap node learns the others: from
-	// its bootstrap traversal, and from the nodes it queried, which ping it
-	// back (a loaded machine may end the traversal with the 8 closest).
+	// A newcomer that knows only the bootstrap node learns the others
+	// through referrals: at least the K (8) closest to it that its
+	// bootstrap traversal queried, usually 10 or 11 of 16 (a bootstrap
+	// node that refers nobody leaves it at 1).
 	x := join()
-	waitFor(t, 5*time.Second, "the newcomer to know most of 16 nodes", func() bool { return x.Stats().Nodes >= 10 })
+	waitFor(t, 5*time.Second, "the newcomer to learn 8 nodes", func() bool { return x.Stats().Nodes >= 8 })
+	t.Logf("newcomer: %d nodes", x.Stats().Nodes)
 
 	// Its item lands on the 8 nodes closest to the target.
 	_, priv, _ := ed25519.GenerateKey(nil)

@@ -133,3 +133,48 @@ func FuzzExtension(f *testing.F) {
 		}
 	})
 }
+
+// TestListenWithoutExtension: a storer that answers pd_listen like a
+// mainline node without the extension (libtorrent replies to unknown
+// queries as to find_node: no "seq") is remembered as such, and the
+// target is not Listening, so the Signaler keeps polling it.
+func TestListenWithoutExtension(t *testing.T) {
+	x := testDHT(t, 1, nil)[0]
+	c, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(loopback))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	go func() {
+		buf := make([]byte, 2048)
+		for {
+			n, from, err := c.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			var m krpc.Msg
+			if bencode.Unmarshal(buf[:n], &m) != nil || m.Y != "q" {
+				continue
+			}
+			r := bencode.MustMarshal(krpc.Msg{T: m.T, Y: "r", R: &krpc.Return{ID: krpc.ID{7}}})
+			_, _ = c.WriteTo(r, from)
+		}
+	}()
+	mainline := c.LocalAddr().(*net.UDPAddr).AddrPort()
+	var target [20]byte
+	target[0] = 1
+	x.storers.keep(target, []krpc.NodeInfo{{ID: krpc.ID{7}, Addr: nodeAddr(mainline)}})
+	sub := x.Subscribe()
+	defer sub.Close()
+	sub.Set([][20]byte{target})
+	waitFor(t, 5*time.Second, "the pd_listen to the mainline node", func() bool { return x.Stats().Listens > 0 })
+	waitFor(t, 5*time.Second, "the mainline node to be known as without the extension", func() bool {
+		x.listener.mu.Lock()
+		defer x.listener.mu.Unlock()
+		_, no := x.listener.noListen[mainline]
+		return no
+	})
+	if sub.Listening(target) {
+		t.Fatal("a target stored only at a node without the extension is Listening")
+	}
+}
