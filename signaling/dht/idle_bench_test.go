@@ -68,3 +68,35 @@ func BenchmarkIdle(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkIdleOneNode is BenchmarkIdle on the smallest own DHT, one
+// "peerdrop dht-node" that devices bootstrap from: every mailbox is
+// stored there, so a listening device's keep-alives do not grow with its
+// contacts.
+func BenchmarkIdleOneNode(b *testing.B) {
+	nodes := testDHT(b, 2, nil)
+	dev := nodes[1]
+	for _, n := range []int{1, 10, 100} {
+		b.Run(fmt.Sprintf("contacts=%d", n), func(b *testing.B) {
+			me := newWho(b)
+			var rate float64
+			for i := 0; i < b.N; i++ {
+				s, err := signaling.New(&signaling.Config{Device: me.dev, Transport: dev, Allow: func(identity.AccountID) bool { return true }})
+				if err != nil {
+					b.Fatal(err)
+				}
+				for j := 0; j < n; j++ {
+					_ = s.Watch(newWho(b).peer())
+				}
+				time.Sleep(time.Duration(n)*100*time.Millisecond + 3*time.Second)
+				before, start := dev.Stats().PacketsSent, time.Now()
+				time.Sleep(listenEvery + time.Second)
+				rate = float64(dev.Stats().PacketsSent-before) / time.Since(start).Seconds()
+				s.Close()
+			}
+			b.ReportMetric(rate, "listen-pkts/s")
+			b.ReportMetric(rate*3600, "listen-pkts/h")
+			b.ReportMetric(0, "ns/op")
+		})
+	}
+}
