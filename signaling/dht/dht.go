@@ -66,9 +66,10 @@ type Config struct {
 	// directly before a traversal looks for them again (see storers.go).
 	// Negative: no cache, every get and put traverses. Default: 30m.
 	StorerRefresh time.Duration
-	// NoListen turns off this node's subscriptions at other nodes (Listen
-	// does nothing; every target is polled, as with nodes that lack the
-	// extension). It still serves others' subscriptions. Default: false.
+	// NoListen turns off this node's subscriptions at other nodes (its
+	// Subscriptions are never Listening: every target is polled, as with
+	// nodes that lack the extension). It still serves others'
+	// subscriptions. Default: false.
 	NoListen bool
 	// LAN, if set, discovers DHT nodes on the local network by multicast
 	// (see LANConfig). Default: off.

@@ -3,7 +3,6 @@ package dht
 import (
 	"context"
 	"crypto/sha1"
-	"errors"
 	"net/netip"
 	"sync"
 	"sync/atomic"
@@ -146,14 +145,10 @@ func (d *Node) getFrom(ctx context.Context, nodes []krpc.NodeInfo, target bep44.
 			start := time.Now()
 			ap := n.Addr.ToNodeAddrPort().AddrPort
 			res := d.srv.Get(ctx, anadht.NewAddr(n.Addr.UDP()), target, nil, anadht.QueryRateLimiting{})
-			if err := res.ToError(); err != nil {
-				if errors.Is(err, anadht.TransactionTimeout) || errors.Is(err, context.Canceled) && time.Since(start) >= quiet {
-					d.citizen.timedOut(ap)
-				}
+			if !d.citizen.answered(ap, res.ToError(), start) {
 				return
 			}
 			replied.Add(1)
-			d.citizen.heardFrom(ap)
 			select {
 			case first <- struct{}{}:
 			default:

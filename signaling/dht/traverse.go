@@ -55,17 +55,11 @@ func (d *Node) traverse(ctx context.Context, target krpc.ID, alpha int,
 			start := time.Now()
 			res, err := query(ctx, addr)
 			ap := addr.ToNodeAddrPort().AddrPort
-			switch {
-			case err == nil:
-				d.citizen.heardFrom(ap)
+			if d.citizen.answered(ap, err, start) {
 				select {
 				case replied <- struct{}{}:
 				default:
 				}
-			case errors.Is(err, anadht.TransactionTimeout),
-				errors.Is(err, context.Canceled) && time.Since(start) >= quiet:
-				// Timed out, or still silent when the traversal gave up.
-				d.citizen.timedOut(ap)
 			}
 			return res
 		},
@@ -161,6 +155,22 @@ func (d *Node) get(ctx context.Context, target bep44.Target, salt []byte) (getRe
 	mu.Lock()
 	defer mu.Unlock()
 	return r, found
+}
+
+// answered records the outcome of a query to addr begun at start: a reply
+// (true), or a time out, or silence still when the operation gave up
+// after quiet; other errors (an error reply, a canceled operation) count
+// as neither.
+func (c *citizen) answered(addr netip.AddrPort, err error, start time.Time) bool {
+	switch {
+	case err == nil:
+		c.heardFrom(addr)
+		return true
+	case errors.Is(err, anadht.TransactionTimeout),
+		errors.Is(err, context.Canceled) && time.Since(start) >= quiet:
+		c.timedOut(addr)
+	}
+	return false
 }
 
 // timedOut counts a query to addr that timed out (see traverse).
