@@ -168,10 +168,11 @@ func New(cfg *Config) (*Node, error) {
 	}
 	d := &Node{cfg: c, conn: &countingConn{UDPConn: pc}, log: c.Logger,
 		store: newBoundedStore(c.MaxItems), quota: make(map[netip.AddrPort]map[[20]byte]time.Time), perIP: make(map[netip.Addr]int),
-		citizen: newCitizen(), storers: newStorerCache(c.StorerRefresh),
-		subs: newSubs(), listener: newListener(), notices: make(chan notice, 1024),
+		citizen: newCitizen(),
+		subs:    newSubs(), listener: newListener(), notices: make(chan notice, 1024),
 		replies: make(chan outMsg, 256)}
 	d.store.onPut = d.stored
+	d.storers = newStorerCache(c.StorerRefresh, func() int { return d.srv.NumNodes() })
 	d.ctx, d.cancel = context.WithCancel(context.Background())
 	boot := append([]netip.AddrPort(nil), c.Bootstrap...)
 	_, _ = rand.Read(d.id[:]) // set here: the query hook runs before d.srv is set

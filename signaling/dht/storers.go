@@ -30,6 +30,15 @@ import (
 // other nodes starts it again. A young network (a routing table still
 // filling, nodes joining) is looked at again within seconds, a settled
 // one every half hour.
+//
+// Fewer than K storers means the traversal met every node it could reach:
+// a small network (one "peerdrop dht-node" and its devices). There, a
+// traversal can find other nodes only after this node's routing table
+// changed, so past minStorerTTL such a set stays trusted, up to
+// StorerRefresh, for as long as the table holds the same number of nodes.
+// An idle device on a small DHT then looks its contacts' mailboxes up
+// once, not again every few seconds, and its cost does not grow with its
+// contacts.
 const (
 	cacheAsk      = 3 // nodes a cached get asks
 	minStorerTTL  = 5 * time.Second
@@ -39,9 +48,10 @@ const (
 )
 
 type storerCache struct {
-	mu  sync.Mutex
-	ttl time.Duration // the longest; < 0: no cache
-	m   map[bep44.Target]storerSet
+	mu    sync.Mutex
+	ttl   time.Duration // the longest; < 0: no cache
+	table func() int    // the number of nodes in the routing table
+	m     map[bep44.Target]storerSet
 }
 
 // storerSet is the closest nodes that answered, nearest first.
@@ -49,10 +59,13 @@ type storerSet struct {
 	nodes []krpc.NodeInfo
 	found time.Time
 	ttl   time.Duration
+	table int // routing table size when found
 }
 
-func newStorerCache(ttl time.Duration) *storerCache {
-	return &storerCache{ttl: ttl, m: make(map[bep44.Target]storerSet)}
+// newStorerCache returns a cache whose sets live up to ttl; table reports
+// the routing table's size (see the small-network rule above).
+func newStorerCache(ttl time.Duration, table func() int) *storerCache {
+	return &storerCache{ttl: ttl, table: table, m: make(map[bep44.Target]storerSet)}
 }
 
 // nodes returns the cached storers of target, or nil.
@@ -60,10 +73,14 @@ func (c *storerCache) nodes(target bep44.Target) []krpc.NodeInfo {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	s, ok := c.m[target]
-	if !ok || c.ttl < 0 || time.Since(s.found) > s.ttl {
-		return nil // kept (with its ttl) until the next traversal replaces it
+	if !ok || c.ttl < 0 {
+		return nil
 	}
-	return s.nodes
+	age := time.Since(s.found)
+	if age <= s.ttl || (len(s.nodes) < storersPerKey && age <= c.ttl && c.table() == s.table) {
+		return s.nodes
+	}
+	return nil // kept (with its ttl) until the next traversal replaces it
 }
 
 // closest returns the closest nodes that answered a traversal.
@@ -100,7 +117,7 @@ func (c *storerCache) keep(target bep44.Target, nodes []krpc.NodeInfo) {
 	if ok && sameNodes(old.nodes, nodes) {
 		ttl = min(2*old.ttl, c.ttl)
 	}
-	c.m[target] = storerSet{nodes: nodes, found: now, ttl: ttl}
+	c.m[target] = storerSet{nodes: nodes, found: now, ttl: ttl, table: c.table()}
 }
 
 // forget drops the storers of target: none of them answered.

@@ -78,7 +78,8 @@ func TestStorerCache(t *testing.T) {
 // traversal finds the same nodes, up to the configured refresh, and for
 // the first time again when they change.
 func TestStorerTTL(t *testing.T) {
-	c := newStorerCache(30 * time.Second)
+	table := 3
+	c := newStorerCache(30*time.Second, func() int { return table })
 	var target [20]byte
 	a := []krpc.NodeInfo{{ID: krpc.ID{1}}, {ID: krpc.ID{2}}}
 	b := []krpc.NodeInfo{{ID: krpc.ID{1}}, {ID: krpc.ID{3}}}
@@ -98,7 +99,7 @@ func TestStorerTTL(t *testing.T) {
 	for i := range full {
 		full[i].ID[0] = byte(i)
 	}
-	long := newStorerCache(time.Hour)
+	long := newStorerCache(time.Hour, func() int { return table })
 	long.keep(target, full)
 	long.keep(target, full)
 	if got := long.m[target].ttl; got != 2*fullStorerTTL {
@@ -107,11 +108,25 @@ func TestStorerTTL(t *testing.T) {
 	if c.nodes(target) == nil {
 		t.Fatal("fresh storers not returned")
 	}
-	c.m[target] = storerSet{nodes: b, found: time.Now().Add(-6 * time.Second), ttl: minStorerTTL}
+	c.m[target] = storerSet{nodes: full, found: time.Now().Add(-6 * time.Second), ttl: minStorerTTL, table: table}
 	if c.nodes(target) != nil {
-		t.Fatal("storers returned after their ttl")
+		t.Fatal("K storers returned after their ttl")
 	}
-	off := newStorerCache(-1)
+	// Fewer than K: trusted past their ttl while the table is unchanged,
+	// looked up again once it changed or past the configured refresh.
+	c.m[target] = storerSet{nodes: b, found: time.Now().Add(-6 * time.Second), ttl: minStorerTTL, table: table}
+	if c.nodes(target) == nil {
+		t.Fatal("a small network's storers dropped while the routing table is unchanged")
+	}
+	table++
+	if c.nodes(target) != nil {
+		t.Fatal("a small network's storers returned after the routing table changed")
+	}
+	c.m[target] = storerSet{nodes: b, found: time.Now().Add(-31 * time.Second), ttl: minStorerTTL, table: table}
+	if c.nodes(target) != nil {
+		t.Fatal("a small network's storers returned past the refresh")
+	}
+	off := newStorerCache(-1, func() int { return table })
 	off.keep(target, a)
 	if off.nodes(target) != nil {
 		t.Fatal("a disabled cache returned storers")
