@@ -97,6 +97,40 @@ func (s *Signaler) republishLoop() {
 	}
 }
 
+// flush has flushLoop write ob's slots soon.
+func (s *Signaler) flush(ob *outbox) {
+	s.mu.Lock()
+	s.dirty[ob] = true
+	s.mu.Unlock()
+	select {
+	case s.flushKick <- struct{}{}:
+	default:
+	}
+}
+
+// flushLoop writes the slots of outboxes that changed without a write of
+// their own (a request removed once answered), so that the requester's
+// slot read soon no longer lists it and the peer frees its answer slot.
+func (s *Signaler) flushLoop() {
+	defer s.wg.Done()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-s.flushKick:
+		}
+		s.mu.Lock()
+		dirty := s.dirty
+		s.dirty = make(map[*outbox]bool)
+		s.mu.Unlock()
+		for ob := range dirty {
+			ctx, cancel := context.WithTimeout(s.ctx, 5*time.Second)
+			_ = ob.sync(ctx, s, 0)
+			cancel()
+		}
+	}
+}
+
 // pollLoop polls watched peers when they are due, a few at a time.
 func (s *Signaler) pollLoop() {
 	defer s.wg.Done()

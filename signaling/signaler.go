@@ -115,14 +115,18 @@ type Stats struct {
 // Signaler sends sealed requests and answers through mailboxes and polls
 // the mailboxes of watched peers for requests to this device.
 type Signaler struct {
-	cfg      Config
-	me       *identity.Device
-	ctx      context.Context
-	cancel   context.CancelFunc
-	wg       sync.WaitGroup
-	incoming chan *Incoming
-	sub      Subscription  // nil: the Transport is only polled
-	rewatch  chan struct{} // the watched set changed (for listenLoop)
+	cfg    Config
+	me     *identity.Device
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	// dirty holds the outboxes whose slots flushLoop is to write;
+	// flushKick wakes it. Guarded by mu.
+	dirty     map[*outbox]bool
+	flushKick chan struct{}
+	incoming  chan *Incoming
+	sub       Subscription  // nil: the Transport is only polled
+	rewatch   chan struct{} // the watched set changed (for listenLoop)
 
 	mu          sync.Mutex
 	peers       map[identity.DeviceID]*peerState
@@ -167,11 +171,14 @@ func New(cfg *Config) (*Signaler, error) {
 		waiters:     make(map[MessageID]waiter),
 		answered:    make(map[MessageID]answered),
 		seen:        make(map[MessageID]time.Time),
+		dirty:       make(map[*outbox]bool),
+		flushKick:   make(chan struct{}, 1),
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
-	s.wg.Add(2)
+	s.wg.Add(3)
 	go s.pollLoop()
 	go s.republishLoop()
+	go s.flushLoop()
 	if l, ok := c.Transport.(Listener); ok {
 		if s.sub = l.Subscribe(); s.sub != nil {
 			s.wg.Add(1)
@@ -364,11 +371,12 @@ func (s *Signaler) Request(ctx context.Context, to Peer, payload []byte) (*Messa
 
 	ob := s.outbox(ps, false)
 	ob.add(id, sealed, now.Add(s.cfg.RequestTTL))
+	// The request leaves its slot once answered (or given up); the slot
+	// is written in the background, so the answer is not held back by a
+	// put (flushLoop).
 	defer func() {
 		ob.remove(id)
-		sctx, c := context.WithTimeout(s.ctx, 5*time.Second)
-		defer c()
-		_ = ob.sync(sctx, s, 0)
+		s.flush(ob)
 	}()
 	// A put can fail for a moment (a lost packet, a node going away):
 	// try three times before giving up.
