@@ -36,8 +36,9 @@ import (
 // address cannot turn it into a flooder of a third party. A new
 // subscription to a target that holds an item is notified of it at once.
 //
-// The listening side (Node.Listen) subscribes each target at the closest
-// cacheAsk of its cached storers (storers.go) every listenEvery (25 s,
+// The listening side (Node.Listen) subscribes each target at listenAt of
+// its cached storers (storers.go), those that store the most of its
+// targets first (cover, in listener.go), every listenEvery (25 s,
 // also keeping a NAT's UDP mapping open for the notifications), one
 // pd_listen per node for all its targets. A reply without "seq" (a node
 // without the extension: libtorrent answers unknown queries like
@@ -47,6 +48,7 @@ import (
 const (
 	listenTTL    = 60 * time.Second
 	listenEvery  = 25 * time.Second
+	listenAt     = 2 // storers a target is subscribed at
 	noListenFor  = 30 * time.Minute
 	maxPerQuery  = 50
 	maxPerSource = 256

@@ -4,10 +4,12 @@ import (
 	"context"
 	"crypto/ed25519"
 	"net"
+	"net/netip"
 	"testing"
 	"time"
 
 	anadht "github.com/anacrolix/dht/v2"
+	"github.com/anacrolix/dht/v2/bep44"
 	"github.com/anacrolix/dht/v2/krpc"
 	"github.com/anacrolix/torrent/bencode"
 
@@ -176,5 +178,40 @@ func TestListenWithoutExtension(t *testing.T) {
 	})
 	if sub.Listening(target) {
 		t.Fatal("a target stored only at a node without the extension is Listening")
+	}
+}
+
+// TestCover: targets are subscribed at the storers that hold the most of
+// them, listenAt each (fewer when a target has fewer candidates), so many
+// targets spread over a few shared storers cost a few nodes' keep-alives.
+func TestCover(t *testing.T) {
+	node := func(i int) netip.AddrPort {
+		return netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), uint16(1000+i))
+	}
+	var targets []bep44.Target
+	var cands [][]netip.AddrPort
+	// 100 targets: each stored at the shared nodes 0 and 1 and at six
+	// nodes of its own.
+	for i := 0; i < 100; i++ {
+		var tg bep44.Target
+		tg[0], tg[1] = byte(i), 1
+		targets = append(targets, tg)
+		c := []netip.AddrPort{}
+		for j := 0; j < 6; j++ {
+			c = append(c, node(10+i*6+j))
+		}
+		c = append(c, node(0), node(1))
+		cands = append(cands, c)
+	}
+	// and one with a single candidate, and one with none.
+	targets = append(targets, bep44.Target{1}, bep44.Target{2})
+	cands = append(cands, []netip.AddrPort{node(5)}, nil)
+	per := cover(targets, cands, listenAt)
+	if len(per) != 3 || len(per[node(0)]) != 100 || len(per[node(1)]) != 100 || len(per[node(5)]) != 1 {
+		got := map[netip.AddrPort]int{}
+		for ap, ts := range per {
+			got[ap] = len(ts)
+		}
+		t.Fatalf("subscriptions per node %v, want 100 at each shared node and 1 at the single one", got)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
@@ -151,8 +152,8 @@ func (d *Node) listenLoop() {
 	}
 }
 
-// subscribe sends one round of pd_listen: each target to the first
-// cacheAsk of its live storers that are not known to lack the extension.
+// subscribe sends one round of pd_listen: each target to listenAt of its
+// live storers that are not known to lack the extension (see cover).
 // A target whose storers' time is up is looked up again first (a listened
 // target is not polled, so no get does it). It returns how many targets
 // have no storers.
@@ -207,27 +208,22 @@ func (d *Node) subscribe() (unknown int) {
 		}()
 	}
 	wg.Wait()
-	per := make(map[netip.AddrPort][]bep44.Target)
-	for i, t := range targets {
-		n := 0
+	cands := make([][]netip.AddrPort, len(targets))
+	l.mu.Lock()
+	for i := range targets {
 		storers := d.live(found[i], storersPerKey)
 		if len(storers) == 0 {
 			unknown++
 		}
 		for _, s := range storers {
 			ap := s.Addr.ToNodeAddrPort().AddrPort
-			l.mu.Lock()
-			_, no := l.noListen[ap]
-			l.mu.Unlock()
-			if no || ap == d.Addr() {
-				continue
-			}
-			per[ap] = append(per[ap], t)
-			if n++; n == cacheAsk {
-				break
+			if _, no := l.noListen[ap]; !no && ap != d.Addr() {
+				cands[i] = append(cands[i], ap)
 			}
 		}
 	}
+	l.mu.Unlock()
+	per := cover(targets, cands, listenAt)
 	for ap, ts := range per {
 		for len(ts) > 0 {
 			chunk := ts[:min(len(ts), maxPerQuery)]
@@ -243,6 +239,32 @@ func (d *Node) subscribe() (unknown int) {
 	}
 	wg.Wait()
 	return unknown
+}
+
+// cover chooses where to subscribe each target: at listenAt of its
+// candidate storers, those that store the most of the listened targets
+// first. A device with many contacts then keeps subscriptions at few
+// nodes (each keep-alive round sends one pd_listen per node for up to
+// maxPerQuery targets), instead of at cacheAsk random storers per target;
+// on a DHT of N nodes its keep-alives are bounded by N, not by its
+// contacts, and on its own small DHT they are the same for 1 or 100
+// contacts.
+func cover(targets []bep44.Target, cands [][]netip.AddrPort, n int) map[netip.AddrPort][]bep44.Target {
+	stores := make(map[netip.AddrPort]int)
+	for _, c := range cands {
+		for _, ap := range c {
+			stores[ap]++
+		}
+	}
+	per := make(map[netip.AddrPort][]bep44.Target)
+	for i, t := range targets {
+		c := slices.Clone(cands[i])
+		slices.SortStableFunc(c, func(a, b netip.AddrPort) int { return stores[b] - stores[a] })
+		for _, ap := range c[:min(n, len(c))] {
+			per[ap] = append(per[ap], t)
+		}
+	}
+	return per
 }
 
 // listenAt sends one pd_listen and records the subscriptions it holds.
