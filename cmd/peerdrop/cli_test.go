@@ -65,6 +65,7 @@ func runPD(t *testing.T, environ []string, stdin string, args ...string) (string
 // lab is a dht-node and the environment for devices that use it.
 type lab struct {
 	t    *testing.T
+	node *natlab.Proc // the dht-node: stats every 2s
 	boot string
 	env  []string
 	dir  string
@@ -73,7 +74,8 @@ type lab struct {
 func newLab(t *testing.T) *lab {
 	t.Helper()
 	l := &lab{t: t, dir: t.TempDir()}
-	node := start(t, "", env(t), "dht-node", "--listen", "127.0.0.1:0", "--json", "--stats", "0")
+	node := start(t, "", env(t), "dht-node", "--listen", "127.0.0.1:0", "--json", "--stats", "2s")
+	l.node = node
 	ev := node.Next(10*time.Second, "listening", nil)
 	l.boot = ev["addr"].(string)
 	l.env = env(t, "PEERDROP_BOOTSTRAP="+l.boot, "PEERDROP_LISTEN=127.0.0.1:0")

@@ -54,6 +54,14 @@ func TestDHTPerSourceQuota(t *testing.T) {
 // time, and fails the test on any loss.
 func exchange(t testing.TB, ctx context.Context, sa *signaling.Signaler, to signaling.Peer, n, parallel int) {
 	t.Helper()
+	if lost, first := exchanges(ctx, sa, to, n, parallel); lost > 0 {
+		t.Fatalf("%d of %d exchanges lost, first: %v", lost, n, first)
+	}
+}
+
+// exchanges makes n requests to "to", parallel at a time, and returns how
+// many got no answer or a wrong one, and the first such error.
+func exchanges(ctx context.Context, sa *signaling.Signaler, to signaling.Peer, n, parallel int) (int, error) {
 	sem := make(chan struct{}, parallel)
 	errs := make(chan error, n)
 	var wg sync.WaitGroup
@@ -81,9 +89,7 @@ func exchange(t testing.TB, ctx context.Context, sa *signaling.Signaler, to sign
 			first = cmp.Or(first, err)
 		}
 	}
-	if lost > 0 {
-		t.Fatalf("%d of %d exchanges lost, first: %v", lost, n, first)
-	}
+	return lost, first
 }
 
 // TestSustainedThroughOneNode: many more exchanges than a source may
