@@ -35,6 +35,8 @@ type Agent struct {
 	mu       sync.Mutex
 	sessions map[string]*Session
 	closed   bool
+	soDials  map[netip.Addr]int // simultaneous-open dialers per target (simopen.go)
+	soCount  int
 }
 
 // NewAgent opens the listeners of cfg (nil means defaults). A default
@@ -50,6 +52,7 @@ func NewAgent(cfg *Config) (*Agent, error) {
 		handshakes: make(chan struct{}, maxHandshakes),
 		done:       make(chan struct{}),
 		sessions:   make(map[string]*Session),
+		soDials:    make(map[netip.Addr]int),
 	}
 	explicit := cfg != nil && len(cfg.ListenAddrs) > 0
 	for _, la := range c.ListenAddrs {
@@ -63,7 +66,18 @@ func NewAgent(cfg *Config) (*Agent, error) {
 		} else if c.DisableIPv4 {
 			continue
 		}
-		ln, err := net.ListenTCP(network, net.TCPAddrFromAddrPort(la))
+		if la.Port() != 0 && c.simultaneousOpen() {
+			// SO_REUSEPORT would let a second process share a fixed port
+			// (and its connections): make sure it is free first.
+			probe, err := net.ListenTCP(network, net.TCPAddrFromAddrPort(la))
+			if err != nil {
+				a.closeListeners()
+				return nil, fmt.Errorf("ice: listen %s: %w", la, err)
+			}
+			probe.Close()
+		}
+		lc := net.ListenConfig{Control: c.control(c.simultaneousOpen())}
+		l, err := lc.Listen(context.Background(), network, la.String())
 		if err != nil {
 			if !explicit {
 				a.log.Debug("skipping listener", "addr", la, "err", err)
@@ -72,7 +86,7 @@ func NewAgent(cfg *Config) (*Agent, error) {
 			a.closeListeners()
 			return nil, fmt.Errorf("ice: listen %s: %w", la, err)
 		}
-		a.lns = append(a.lns, ln)
+		a.lns = append(a.lns, l.(*net.TCPListener))
 	}
 	if len(a.lns) == 0 && c.Mode != ModeRelayOnly {
 		return nil, fmt.Errorf("%w: no listener could be opened", ErrConfig)

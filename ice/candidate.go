@@ -53,7 +53,7 @@ type TCPType uint8
 const (
 	Active           TCPType = iota + 1 // opens connections; advertised with port 9
 	Passive                             // accepts connections
-	SimultaneousOpen                    // both; parsed but never produced or paired
+	SimultaneousOpen                    // both: dialed from the listener's port towards the peer's "so" candidates
 )
 
 // String returns the SDP token: active, passive or so.

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -96,9 +97,45 @@ type Config struct {
 
 	// DialContext opens TCP connections (to peers and servers). Default: a
 	// net.Dialer. Mobile apps can use it to protect sockets from a VPN.
+	// It cannot choose the local port, so the sockets that must use a
+	// listener's port (simultaneous-open dials and the STUN requests that
+	// learn that port's public address) are opened by a net.Dialer with
+	// Control instead.
 	DialContext func(ctx context.Context, network, address string) (net.Conn, error)
+	// Control, if set, is called on every socket this package opens itself
+	// (listeners, simultaneous-open dials, STUN from a listener's port)
+	// before it binds, as net.Dialer.Control is: Android apps protect
+	// sockets from their VPN here. Default: none.
+	Control func(network, address string, c syscall.RawConn) error
+	// NoSimultaneousOpen turns off TCP simultaneous open (RFC 6544 "so"
+	// candidates) and the listeners' SO_REUSEPORT: no socket but the
+	// listener uses its port, so the public address of a listener's port is
+	// not learned either (a PortMapper still maps it). Simultaneous open is
+	// never offered where the OS has no SO_REUSEPORT (Windows).
+	// Default: false (on).
+	NoSimultaneousOpen bool
 	// Logger receives debug logs. Default: discard.
 	Logger *slog.Logger
+}
+
+// simultaneousOpen reports whether sessions offer and use "so" candidates.
+func (c *Config) simultaneousOpen() bool { return reusePortSupported && !c.NoSimultaneousOpen }
+
+// control is the net.Dialer/ListenConfig Control of sockets that share a
+// listener's port: SO_REUSEADDR and SO_REUSEPORT (where simultaneous open
+// is on), then Config.Control.
+func (c *Config) control(reuse bool) func(network, address string, rc syscall.RawConn) error {
+	return func(network, address string, rc syscall.RawConn) error {
+		if reuse {
+			if err := setReuse(rc); err != nil {
+				return err
+			}
+		}
+		if c.Control != nil {
+			return c.Control(network, address, rc)
+		}
+		return nil
+	}
 }
 
 type server struct {

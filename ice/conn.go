@@ -16,15 +16,21 @@ type Selected struct {
 	Relayed               bool // through a TURN server (ours or the peer's)
 	Controlling           bool // the role this side ended in
 	Elapsed               time.Duration
+	// Link is how the path goes: LinkDirect, LinkSimultaneousOpen,
+	// LinkMapped or LinkRelay.
+	Link string
 }
 
-// Kind is "direct" or "relay".
-func (s Selected) Kind() string {
-	if s.Relayed {
-		return "relay"
-	}
-	return "direct"
-}
+// Kinds of path (Selected.Link).
+const (
+	LinkDirect           = "direct"            // to a host address: a LAN, an open host
+	LinkSimultaneousOpen = "simultaneous-open" // between two NATs, TCP simultaneous open
+	LinkMapped           = "mapped"            // to a reflexive passive address: a port mapping or a NAT open to all
+	LinkRelay            = "relay"             // through a TURN server
+)
+
+// Kind is Link.
+func (s Selected) Kind() string { return s.Link }
 
 // Conn is the selected path: the nominated TCP connection itself, carrying
 // raw data (no framing) from the switch on. Close also releases our TURN

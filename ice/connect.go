@@ -191,6 +191,7 @@ func (s *Session) Connect(ctx context.Context, remote Description) (*Conn, error
 		Relayed:     !winner.direct,
 		Controlling: s.ctrl.Load(),
 		Elapsed:     time.Since(c.start),
+		Link:        c.link(winner, local),
 	}
 	s.log.Debug("connected", "path", winner.name, "elapsed", sel.Elapsed)
 	return &Conn{Conn: winner.conn, sel: sel, relay: winner.relay}, nil
@@ -425,6 +426,7 @@ func (c *checker) outgoingPaths(local []Candidate, relays []*relay) []*path {
 			out = append(out, p)
 		}
 	}
+	out = append(out, c.soPaths(local)...)
 	slices.SortStableFunc(out, func(a, b *path) int {
 		if a.direct != b.direct {
 			if a.direct {
@@ -437,6 +439,67 @@ func (c *checker) outgoingPaths(local []Candidate, relays []*relay) []*path {
 	const maxPaths = 64
 	if len(out) > maxPaths {
 		out = out[:maxPaths]
+	}
+	return out
+}
+
+// link says how the selected path goes (Selected.Link). A connection the
+// peer opened came from one of its "so" candidates (simultaneous open), from
+// a host address of its (direct), or through its NAT to an address of ours
+// a NAT or port mapping gives us (mapped) when we have one, else directly.
+func (c *checker) link(p *path, local []Candidate) string {
+	switch {
+	case !p.direct:
+		return LinkRelay
+	case p.so:
+		return LinkSimultaneousOpen
+	case p.outgoing && p.remote.Type == ServerReflexive:
+		return LinkMapped
+	case p.outgoing:
+		return LinkDirect
+	}
+	from := addrPortOf(p.conn.RemoteAddr())
+	for _, rc := range c.remote.Candidates {
+		switch {
+		case rc.TCPType == SimultaneousOpen && (rc.Addr == from || rc.Related == from):
+			return LinkSimultaneousOpen // from its listener's port, through its NAT or not
+		case rc.Type == Host && rc.Addr.Addr() == from.Addr():
+			return LinkDirect
+		}
+	}
+	for _, lc := range local {
+		if lc.Type == ServerReflexive && lc.TCPType == Passive {
+			return LinkMapped
+		}
+	}
+	return LinkDirect
+}
+
+// soPaths pairs our "so" candidates with the peer's of the same family
+// (simopen.go), soPathsPerSession at most.
+func (c *checker) soPaths(local []Candidate) []*path {
+	cfg := c.s.cfg
+	if !cfg.simultaneousOpen() || cfg.Mode == ModeRelayOnly {
+		return nil
+	}
+	var out []*path
+	for _, lc := range local {
+		if lc.TCPType != SimultaneousOpen {
+			continue
+		}
+		bind, ok := c.s.a.listenerFor(lc.Related)
+		if !ok {
+			continue
+		}
+		for _, rc := range c.remote.Candidates {
+			if rc.TCPType != SimultaneousOpen || rc.Addr.Addr().Is6() != lc.Addr.Addr().Is6() || len(out) == soPathsPerSession {
+				continue
+			}
+			p := &path{c: c, outgoing: true, so: true, bind: bind, target: rc.Addr, local: lc, remote: rc,
+				localPrio: lc.Priority, remotePrio: rc.Priority, direct: true}
+			p.name = fmt.Sprintf("so %s → so %s", lc.Addr, rc.Addr)
+			out = append(out, p)
+		}
 	}
 	return out
 }

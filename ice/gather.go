@@ -89,18 +89,28 @@ func interfaceAddrs(cfg *Config, v6 bool) []netip.Addr {
 // stunBinding asks a STUN server, over TCP or TLS (RFC 8489 section 6.2.2:
 // no RFC 4571 framing to servers), for this host's reflexive address.
 func stunBinding(ctx context.Context, cfg *Config, srv server) (netip.AddrPort, error) {
-	fail := func(r Reason, err error) (netip.AddrPort, error) {
-		return netip.AddrPort{}, &ServerError{Server: srv.url, Reason: r, Err: err}
+	mapped, _, err := stunBindingVia(ctx, cfg, srv, func(ctx context.Context, _ netip.Addr, addr string) (net.Conn, error) {
+		return cfg.DialContext(ctx, "tcp", addr)
+	})
+	return mapped, err
+}
+
+// stunBindingVia is stunBinding over a connection opened by dial; it also
+// returns the connection's local address.
+func stunBindingVia(ctx context.Context, cfg *Config, srv server, dial func(ctx context.Context, ip netip.Addr, addr string) (net.Conn, error)) (netip.AddrPort, netip.AddrPort, error) {
+	fail := func(r Reason, err error) (netip.AddrPort, netip.AddrPort, error) {
+		return netip.AddrPort{}, netip.AddrPort{}, &ServerError{Server: srv.url, Reason: r, Err: err}
 	}
 	ip, err := resolveServer(ctx, srv)
 	if err != nil {
 		return fail(ReasonTURNUnreachable, err)
 	}
-	conn, err := cfg.DialContext(ctx, "tcp", netip.AddrPortFrom(ip, uint16(srv.port)).String())
+	conn, err := dial(ctx, ip, netip.AddrPortFrom(ip, uint16(srv.port)).String())
 	if err != nil {
 		return fail(ReasonTURNUnreachable, err)
 	}
 	defer conn.Close()
+	local := addrPortOf(conn.LocalAddr())
 	if srv.tls {
 		tc, err := tlsClient(ctx, cfg, srv, conn)
 		if err != nil {
@@ -143,5 +153,5 @@ func stunBinding(ctx context.Context, cfg *Config, srv server) (netip.AddrPort, 
 	if !ok {
 		return fail(ReasonProtocol, errors.New("bad mapped address"))
 	}
-	return netip.AddrPortFrom(a.Unmap(), uint16(xa.Port)), nil
+	return netip.AddrPortFrom(a.Unmap(), uint16(xa.Port)), local, nil
 }

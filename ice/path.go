@@ -27,6 +27,8 @@ type path struct {
 	outgoing bool
 	relay    *relay         // our allocation the connection goes through, if any
 	target   netip.AddrPort // where an outgoing path dials
+	so       bool           // a simultaneous-open pair: dial from bind, repeatedly (simopen.go)
+	bind     netip.AddrPort // the listener address a "so" path dials from
 
 	local, remote         Candidate
 	localPrio, remotePrio uint32
@@ -182,6 +184,9 @@ func (p *path) dial(ctx context.Context) (net.Conn, error) {
 	defer cancel()
 	if p.relay != nil {
 		return p.relay.dial(ctx, p.target)
+	}
+	if p.so {
+		return p.dialSO(ctx)
 	}
 	return p.c.s.cfg.DialContext(ctx, "tcp", p.target.String())
 }
@@ -369,6 +374,8 @@ func (p *path) failure(err error) *PathError {
 		pe.Reason = ReasonRejected
 	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
 		pe.Reason = ReasonReset
+	case errors.Is(err, errSOBusy), errors.Is(err, syscall.EADDRINUSE):
+		pe.Reason = ReasonCanceled // nothing wrong with the path: bounded, or the peer's SYN came in first
 	case errors.Is(err, errFrame), errors.Is(err, errUnexpected):
 		pe.Reason = ReasonProtocol
 	case p.relay != nil:

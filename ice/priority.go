@@ -2,18 +2,19 @@ package ice
 
 // RFC 6544 section 4.2: the local preference of a TCP candidate is
 // 2^13 * direction-pref + other-pref. Hosts prefer active, then passive;
-// reflexive candidates behind a NAT would prefer simultaneous-open, which is
-// never produced here.
+// reflexive candidates (behind a NAT) prefer simultaneous-open, then passive.
 func directionPref(t CandidateType, tcp TCPType) uint32 {
 	switch {
 	case tcp == Active:
 		return 6
+	case tcp == SimultaneousOpen:
+		return 5
 	case tcp == Passive && (t == Host || t == Relay):
 		return 4
 	case tcp == Passive:
 		return 2
 	}
-	return 2 // simultaneous-open
+	return 2
 }
 
 // candidatePriority is RFC 8445 section 5.1.2.1 for component 1:

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/binary"
+	"errors"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -200,6 +201,27 @@ func (s *Session) gather(ctx context.Context) error {
 				Addr: netip.AddrPortFrom(mapped.Addr(), discardPort)})
 		}()
 	}
+	if cfg.Mode != ModeRelayOnly && cfg.simultaneousOpen() {
+		for _, srv := range s.a.servers {
+			for _, ln := range s.a.Addrs() {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					mapped, base, err := listenerReflexive(gctx, cfg, srv, ln)
+					if err != nil || mapped == base {
+						if err != nil && !errors.Is(err, errOtherFamily) {
+							s.log.Debug("listener's reflexive address failed", "listener", ln, "server", srv.url, "err", err)
+						}
+						return
+					}
+					mu.Lock()
+					defer mu.Unlock()
+					srflx = append(srflx, Candidate{Type: ServerReflexive, TCPType: Passive, Addr: mapped, Related: base},
+						Candidate{Type: ServerReflexive, TCPType: SimultaneousOpen, Addr: mapped, Related: base})
+				}()
+			}
+		}
+	}
 	if cfg.PortMapper != nil && cfg.Mode != ModeRelayOnly {
 		for _, c := range cands {
 			if c.TCPType != Passive {
@@ -228,15 +250,20 @@ func (s *Session) gather(ctx context.Context) error {
 		}
 	}
 	// Reflexive addresses that are host addresses, or repeated, say nothing.
-	seen := make(map[netip.AddrPort]bool)
+	type key struct {
+		addr netip.AddrPort
+		tcp  TCPType
+	}
+	seen := make(map[key]bool)
 	for _, c := range cands {
-		seen[c.Addr] = true
+		seen[key{c.Addr, c.TCPType}] = true
+		seen[key{c.Addr, SimultaneousOpen}] = true // a host address needs no simultaneous open
 	}
 	for i, c := range srflx {
-		if seen[c.Addr] {
+		if seen[key{c.Addr, c.TCPType}] {
 			continue
 		}
-		seen[c.Addr] = true
+		seen[key{c.Addr, c.TCPType}] = true
 		c.Priority = candidatePriority(ServerReflexive, c.TCPType, otherPref(c.Addr.Addr().Is6(), i))
 		cands = append(cands, c)
 	}
