@@ -112,7 +112,7 @@ func (t *Transfer) StatusJSON() []byte {
 		}
 		var devs []map[string]any
 		for _, d := range out.Devices() {
-			dm := map[string]any{"device": d.Device, "name": d.Name, "state": d.State, "bytes": d.Bytes, "relayed": d.Relayed}
+			dm := map[string]any{"device": d.Device, "name": d.Name, "state": d.State, "bytes": d.Bytes, "relayed": d.Relayed, "link": d.Link}
 			if d.Err != nil {
 				dm["error"] = d.Err.Error()
 			}

@@ -113,6 +113,9 @@ type Device struct {
 	Rate   float64 // bytes per second, smoothed
 	// Relayed is set once connected, when the path goes through a TURN relay.
 	Relayed bool
+	// Link is how the path goes once connected (ice.Selected.Link:
+	// direct, simultaneous-open, mapped or relay).
+	Link string
 	Err     error // why it ended, for Refused, Canceled and Failed
 	Updated time.Time
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -129,12 +130,16 @@ func (a *app) report(disp *display, ct identity.Contact, out *peerdrop.OutgoingT
 		end = tm.end
 	}
 	var got []string
+	var link string // of the first device that received it
 	devs := []map[string]any{}
 	for _, d := range out.Devices() {
 		if d.State == multidevice.Finished {
 			got = append(got, d.Name)
 		}
-		dj := map[string]any{"device": d.Device, "name": d.Name, "state": d.State, "bytes": d.Bytes, "relayed": d.Relayed}
+		dj := map[string]any{"device": d.Device, "name": d.Name, "state": d.State, "bytes": d.Bytes, "relayed": d.Relayed, "link": d.Link}
+		if d.State == multidevice.Finished && link == "" {
+			link = d.Link
+		}
 		if d.Err != nil {
 			dj["error"] = d.Err.Error()
 		}
@@ -148,7 +153,7 @@ func (a *app) report(disp *display, ct identity.Contact, out *peerdrop.OutgoingT
 	if a.opt.json {
 		res := map[string]any{"event": "result", "transfer": out.ID(), "name": out.Name(), "peer": ct.ID, "peer_name": ct.Name,
 			"ok": err == nil, "state": agg.State, "bytes": agg.Bytes, "total": agg.Total, "seconds": secs,
-			"rate": rate, "relayed": tm.relayed, "devices": devs}
+			"rate": rate, "relayed": tm.relayed, "link": link, "devices": devs}
 		if !tm.firstData.IsZero() {
 			res["first_byte_ms"] = float64(tm.firstData.Sub(start).Microseconds()) / 1000
 		}
@@ -159,7 +164,7 @@ func (a *app) report(disp *display, ct identity.Contact, out *peerdrop.OutgoingT
 		return
 	}
 	if err == nil {
-		path := "direct"
+		path := cmp.Or(link, "direct")
 		if tm.relayed {
 			path = "relayed"
 		}
