@@ -25,6 +25,11 @@ type Config struct {
 	// connections (TCP). Default: every address, any port.
 	Listen string
 
+	// StunURL lists STUN servers, "stun:HOST:PORT,...": they tell this
+	// device its public address, for direct connections between two NATs
+	// (TCP simultaneous open). Default: none.
+	StunURL string
+
 	// TurnURL lists TURN servers, "turn:HOST:PORT?transport=tcp,...",
 	// sharing TurnUser and TurnPass. Default: none (direct paths only).
 	TurnURL  string

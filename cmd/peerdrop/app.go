@@ -45,6 +45,7 @@ type app struct {
 // options are the global options.
 type options struct {
 	bootstrap string
+	stun      string
 	turn      string
 	turnUser  string
 	turnPass  string
@@ -71,7 +72,7 @@ func (l *levelValue) Set(s string) error {
 
 // globalKeys are the options that also come from PEERDROP_* variables and
 // the config file.
-var globalKeys = []string{"bootstrap", "turn", "turn-user", "turn-pass", "listen", "lan", "global", "json", "log-level"}
+var globalKeys = []string{"bootstrap", "stun", "turn", "turn-user", "turn-pass", "listen", "lan", "global", "json", "log-level"}
 
 // configFile is the config file's name in the home.
 const configFile = "config"
@@ -119,6 +120,7 @@ received the file), 6 unknown contact/device/transfer, 7 not initialized,
 	pf := root.PersistentFlags()
 	pf.StringVar(&a.home, "home", "", "home directory: keys, contacts, history, config (default ~/.peerdrop)")
 	pf.StringVar(&a.opt.bootstrap, "bootstrap", "", "DHT nodes to start from, `HOST:PORT,...` (peerdrop dht-node runs one)")
+	pf.StringVar(&a.opt.stun, "stun", "", "STUN server(s) that tell this device its public address, for direct connections between two NATs, `URL,...` (stun:HOST:PORT)")
 	pf.StringVar(&a.opt.turn, "turn", "", "TURN server(s) for relayed connections, `URL,...` (turn:HOST:PORT?transport=tcp)")
 	pf.StringVar(&a.opt.turnUser, "turn-user", "", "TURN user name")
 	pf.StringVar(&a.opt.turnPass, "turn-pass", "", "TURN password")

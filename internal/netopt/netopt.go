@@ -78,6 +78,21 @@ func Listen(s string) (netip.AddrPort, error) {
 	return ap, nil
 }
 
+// STUN parses URL,... into STUN servers (stun:HOST[:PORT] or
+// stuns:HOST[:PORT], reached over TCP or TLS). They tell a device its
+// public address, which direct connections between two NATs (TCP
+// simultaneous open) need; a TURN server serves as one too.
+func STUN(urls string) ([]ice.Server, error) {
+	var out []ice.Server
+	for _, u := range List(urls) {
+		if !strings.HasPrefix(u, "stun:") && !strings.HasPrefix(u, "stuns:") {
+			return nil, &SyntaxError{"--stun", u, "a STUN URL starts with stun: or stuns: (stun:HOST:PORT)"}
+		}
+		out = append(out, ice.Server{URL: u})
+	}
+	return out, nil
+}
+
 // TURN parses URL,... into servers that share one user and password.
 func TURN(urls, user, pass string) ([]ice.Server, error) {
 	var out []ice.Server
