@@ -115,7 +115,7 @@ type Device struct {
 	Relayed bool
 	// Link is how the path goes once connected (ice.Selected.Link:
 	// direct, simultaneous-open, mapped or relay).
-	Link string
+	Link    string
 	Err     error // why it ended, for Refused, Canceled and Failed
 	Updated time.Time
 }
