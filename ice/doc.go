@@ -14,17 +14,21 @@
 //
 //  1. Agent.NewSession gathers: a passive host candidate for every address
 //     of every listener plus an active one per address (port 9), a
-//     server-reflexive address from STUN servers and TURN servers, a relay
-//     candidate from a TCP allocation on each TURN server, and mapped
-//     candidates from a PortMapper. Session.Description is sent to the peer
+//     server-reflexive address from STUN servers and TURN servers, the
+//     public address of each listener's own port (a STUN Binding sent from
+//     that port), offered as a reflexive passive and a reflexive "so"
+//     candidate, a relay candidate from a TCP allocation on each TURN
+//     server, and mapped candidates from a PortMapper. Session.Description is sent to the peer
 //     through signaling (text form: SDP candidate lines, about 600 bytes for
 //     IPv4 + IPv6 + reflexive + relay).
 //  2. Session.Connect, with the peer's description: TURN permissions are
 //     installed for the peer's addresses, then paths start, paced every
 //     CheckInterval, best first: this side's active host candidate to each
-//     passive candidate of the peer (direct), then, after RelayDelay or as
-//     soon as every direct path has failed, host to the peer's relay and our
-//     relay to each passive candidate (relayed). The peer does the same, so
+//     passive candidate of the peer (direct), and our "so" candidates to
+//     the peer's, dialed from our listener's port again and again for the
+//     check window (TCP simultaneous open, see simopen.go), then, after
+//     RelayDelay or as soon as every direct path has failed, host to the
+//     peer's relay and our relay to each passive candidate (relayed). The peer does the same, so
 //     connections arrive at our listener and our relays too; each becomes a
 //     path.
 //  3. On every connection both sides run connectivity checks: STUN Binding
@@ -69,4 +73,15 @@
 // Conn.Close releases it. ModeRelayOnly advertises only relay candidates,
 // without the related address, so the peer never learns this host's
 // addresses. The pion/turn v2 client needs an IPv4 TURN server address.
+//
+// # Simultaneous open
+//
+// Listeners are opened with SO_REUSEADDR and SO_REUSEPORT, so their port
+// can also dial out while it listens; that is what lets two devices behind
+// NATs that filter inbound connections (port-restricted cones, a cone and
+// a symmetric NAT) connect directly: both dial the other's public address
+// from the port the other knows, and each SYN opens its own NAT for the
+// other's. Where the OS has no SO_REUSEPORT (Windows) no "so" candidate is
+// offered. Selected.Link tells the kinds of path apart: direct,
+// simultaneous-open, mapped (to a reflexive passive address) or relay.
 package ice
