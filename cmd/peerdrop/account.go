@@ -114,6 +114,7 @@ name = ` + name + `
 # bootstrap = 192.0.2.10:6882
 # lan = true
 # listen = 0.0.0.0:6881
+# stun = stun:stun.example.org:3478
 # turn = turn:turn.example.org:3478?transport=tcp
 # turn-user = alice
 # turn-pass = secret

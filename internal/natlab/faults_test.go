@@ -127,7 +127,7 @@ func TestKillRelayThenResume(t *testing.T) {
 }
 
 // TestRestartReceiverThenResume: the receiving process is killed
-// mid-transfer (behind a NAT, relayed) and started again; resume
+// mid-transfer (both behind NATs) and started again; resume
 // completes and verifies the file.
 func TestRestartReceiverThenResume(t *testing.T) {
 	needLab(t)

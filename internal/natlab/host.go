@@ -24,6 +24,9 @@ type Host struct {
 	Shaper *Shaper // the access link's shaper; nil if not shaped
 	// TURN adds the lab's TURN server to this host's commands.
 	TURN bool
+	// NoSTUN leaves out the lab's STUN server (coturn on the server host),
+	// which every host is otherwise given, as a public one would be.
+	NoSTUN bool
 	// Extra options for every command of this host.
 	Extra []string
 }
@@ -81,6 +84,9 @@ func (h *Host) argv(args ...string) []string {
 		"--listen", netip.AddrPortFrom(h.Addr, 0).String()}
 	if boot := h.lab.bootstrap(); boot != "" {
 		out = append(out, "--bootstrap", boot)
+	}
+	if !h.NoSTUN {
+		out = append(out, "--stun", h.lab.TURN.STUNURL())
 	}
 	if h.TURN {
 		t := h.lab.TURN

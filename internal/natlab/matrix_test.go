@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -32,28 +33,38 @@ func (p pair) String() string {
 }
 
 // expect is what peerdrop should do for a pair: whether the file arrives,
-// and over which path. Direct paths are TCP, active to passive: one exists
-// when either side accepts inbound connections (an open host) or both are
-// on one LAN. peerdrop gathers no passive reflexive candidates (no port
-// mapping) and does no TCP simultaneous open, so behind two NATs of any
-// type the path is the TURN relay. The DHT signaling is UDP: a UDP-blocked
-// site cannot reach it, so nothing works there and the error must say so.
-func (p pair) expect() (ok, relayed bool) {
+// and over which kind of path. Every host knows the lab's STUN server.
+// Direct paths are TCP: active to passive when either side accepts inbound
+// connections (an open host) or both are on one LAN; between two NATs, TCP
+// simultaneous open from the listeners' ports, which works unless both
+// NATs filter by port and one of them also maps each destination to a new
+// port (port-restricted or symmetric ↔ symmetric): there the path is the
+// TURN relay, and without TURN the error must suggest it. A full cone
+// accepts a connection to its mapped listener port from anyone, so the
+// other side's dial may win over simultaneous open ("mapped"): either
+// counts. The DHT signaling is UDP: a UDP-blocked site cannot reach it,
+// so nothing works there and the error must say so.
+func (p pair) expect() (ok bool, links []string) {
+	restrictive := func(n NAT) bool { return n == PortRestricted || n == Symmetric }
 	switch {
 	case p.A == UDPBlocked || p.B == UDPBlocked:
-		return false, false
+		return false, nil
 	case p.Same || p.A == Open || p.B == Open:
-		return true, false
-	case p.TURN:
-		return true, true
+		return true, []string{"direct"}
+	case restrictive(p.A) && p.B == Symmetric, p.A == Symmetric && restrictive(p.B):
+		if p.TURN {
+			return true, []string{"relay"}
+		}
+		return false, nil
 	}
-	return false, false
+	return true, []string{"simultaneous-open", "mapped"}
 }
 
 type outcome struct {
 	pair
 	OK        bool
 	Relayed   bool
+	Link      string
 	FirstByte time.Duration
 	Rate      float64 // bytes/s
 	Exit      int
@@ -95,6 +106,7 @@ func runPair(t *testing.T, l *Lab, p pair) outcome {
 		case "result":
 			o.OK, _ = ev["ok"].(bool)
 			o.Relayed, _ = ev["relayed"].(bool)
+			o.Link, _ = ev["link"].(string)
 			if ms, ok := ev["first_byte_ms"].(float64); ok {
 				o.FirstByte = time.Duration(ms * float64(time.Millisecond))
 			}
@@ -137,8 +149,10 @@ func matrix() []pair {
 func ciMatrix() []pair {
 	return []pair{
 		{A: PortRestricted, B: Open},                  // direct, inbound to the open host
+		{A: PortRestricted, B: PortRestricted},        // simultaneous open
+		{A: FullCone, B: Symmetric},                   // simultaneous open (or the cone's mapping)
 		{A: Symmetric, B: PortRestricted, TURN: true}, // relayed
-		{A: FullCone, B: Symmetric},                   // no path, no TURN: a clean error
+		{A: Symmetric, B: Symmetric},                  // no path, no TURN: a clean error
 		{A: Symmetric, B: Symmetric, Same: true},      // one LAN: direct
 		{A: UDPBlocked, B: Open, TURN: true},          // no DHT: a clean error
 	}
@@ -168,13 +182,15 @@ func TestMatrix(t *testing.T) {
 				mu.Lock()
 				results = append(results, o)
 				mu.Unlock()
-				wantOK, wantRelay := p.expect()
-				t.Logf("%v: ok %v relayed %v first byte %v rate %.1f MB/s exit %d in %v %s", p, o.OK, o.Relayed, o.FirstByte.Round(time.Millisecond), o.Rate/1e6, o.Exit, o.Took.Round(time.Millisecond), o.Err)
+				wantOK, wantLinks := p.expect()
+				t.Logf("%v: ok %v link %s first byte %v rate %.1f MB/s exit %d in %v %s", p, o.OK, o.Link, o.FirstByte.Round(time.Millisecond), o.Rate/1e6, o.Exit, o.Took.Round(time.Millisecond), o.Err)
 				switch {
 				case o.OK != wantOK:
 					t.Errorf("%v: ok %v, want %v (exit %d: %s)", p, o.OK, wantOK, o.Exit, o.Err)
-				case wantOK && o.Relayed != wantRelay:
-					t.Errorf("%v: relayed %v, want %v", p, o.Relayed, wantRelay)
+				case wantOK && !slices.Contains(wantLinks, o.Link):
+					t.Errorf("%v: link %q, want one of %q", p, o.Link, wantLinks)
+				case wantOK && o.Relayed != (o.Link == "relay"):
+					t.Errorf("%v: relayed %v for link %q", p, o.Relayed, o.Link)
 				case wantOK && o.Exit != 0:
 					t.Errorf("%v: exit %d after success", p, o.Exit)
 				case !wantOK && (o.Exit != 5 || o.Err == ""):
@@ -197,6 +213,13 @@ func TestMatrix(t *testing.T) {
 	}
 }
 
+var linkNames = map[string]string{
+	"direct":            "direct TCP",
+	"simultaneous-open": "direct TCP, simultaneous open",
+	"mapped":            "direct TCP to the NAT's mapped port",
+	"relay":             "TURN relay (TCP)",
+}
+
 // table renders the results as markdown.
 func table(rs []outcome) string {
 	sort.Slice(rs, func(i, j int) bool { return rs[i].pair.String() < rs[j].pair.String() })
@@ -212,10 +235,7 @@ func table(rs []outcome) string {
 		if r.TURN {
 			turn = "yes"
 		}
-		res, path, fb, rate := "ok", "direct TCP", r.FirstByte.Round(time.Millisecond).String(), fmt.Sprintf("%.0f MB/s", r.Rate/1e6)
-		if r.Relayed {
-			path = "TURN relay (TCP)"
-		}
+		res, path, fb, rate := "ok", linkNames[r.Link], r.FirstByte.Round(time.Millisecond).String(), fmt.Sprintf("%.0f MB/s", r.Rate/1e6)
 		if !r.OK {
 			res, path, fb, rate = fmt.Sprintf("fails, exit %d", r.Exit), "—", "—", "—"
 			switch {
