@@ -37,6 +37,13 @@ type Config struct {
 	// modes and timeouts. The zero value listens on every interface and
 	// uses no servers (a LAN with no internet needs none).
 	ICE ice.Config
+	// PortMapping asks the router of the network this device is on to
+	// forward the listeners' TCP ports (UPnP IGD or NAT-PMP, package
+	// portmap), so that peers behind any NAT can connect directly; the
+	// mappings are renewed while the Node runs, found again on
+	// NetworkChanged and deleted on Close. It is unused when
+	// ICE.PortMapper is set. Default: off (it talks to the LAN's router).
+	PortMapping bool
 
 	// DownloadDir receives accepted files. Default: Home/downloads.
 	DownloadDir string

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/peerdrop/peerdrop/ice"
+	"github.com/peerdrop/peerdrop/portmap"
 	"github.com/peerdrop/peerdrop/identity"
 	"github.com/peerdrop/peerdrop/signaling"
 	"github.com/peerdrop/peerdrop/signaling/dht"
@@ -90,6 +91,7 @@ type Node struct {
 	keeper   *signaling.Keeper
 	dir      *signaling.Directory
 	agent    *ice.Agent
+	portmap  *portmap.Mapper // with Config.PortMapping
 	records  *records
 	lock     io.Closer // the home's lock file
 	offers   chan *IncomingTransfer
@@ -210,8 +212,15 @@ func (n *Node) start() error {
 	} else {
 		close(n.ready)
 	}
+	if n.cfg.PortMapping && n.cfg.ICE.PortMapper == nil {
+		n.portmap = portmap.New(&portmap.Config{Logger: n.log.With("layer", "portmap")})
+		n.cfg.ICE.PortMapper = n.portmap
+	}
 	if n.agent, err = ice.NewAgent(&n.cfg.ICE); err != nil {
 		return err
+	}
+	if n.portmap != nil {
+		n.mapListeners()
 	}
 	n.dir = &signaling.Directory{Transport: n.tr, TTL: n.cfg.ContactRefresh}
 	if n.sig, err = signaling.New(&signaling.Config{Device: n.dev, Transport: n.tr, Allow: n.isContact,
@@ -321,6 +330,9 @@ func (n *Node) stop() {
 	if n.agent != nil {
 		n.agent.Close()
 	}
+	if n.portmap != nil {
+		n.portmap.Close()
+	}
 	if n.dht != nil {
 		n.dht.Close()
 	}
@@ -358,6 +370,10 @@ func (n *Node) Offers() <-chan *IncomingTransfer { return n.offers }
 // the current addresses by themselves; running transfers on a path that
 // vanished fail and can be re-asked. It returns at once.
 func (n *Node) NetworkChanged() {
+	if n.portmap != nil {
+		n.portmap.Rediscover()
+		n.mapListeners()
+	}
 	n.spawn(func() {
 		if n.dht != nil {
 			ctx, cancel := context.WithTimeout(n.ctx, 30*time.Second)
@@ -368,6 +384,16 @@ func (n *Node) NetworkChanged() {
 		}
 		n.refreshContacts()
 	})
+}
+
+// mapListeners asks for the IPv4 listeners' mappings now, so they are
+// ready (once the router is found) before the first connection gathers.
+func (n *Node) mapListeners() {
+	for _, ap := range n.agent.Addrs() {
+		if ap.Addr().Is4() {
+			_, _ = n.portmap.MapPort(n.ctx, ap) // never waits: mapped in the background after discovery
+		}
+	}
 }
 
 // SetPollBudget changes the signaling poll load at once (see

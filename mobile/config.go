@@ -21,6 +21,10 @@ type Config struct {
 	LAN bool
 	// Global also uses the public BitTorrent DHT routers. Default: off.
 	Global bool
+	// PortMapping asks the Wi-Fi router to forward the listening port
+	// (UPnP IGD, NAT-PMP), for direct connections from behind any NAT;
+	// NetworkChanged looks for the new network's router. Default: off.
+	PortMapping bool
 	// Listen is the local "IP:PORT" for the DHT (UDP) and direct
 	// connections (TCP). Default: every address, any port.
 	Listen string

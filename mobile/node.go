@@ -154,7 +154,7 @@ func (n *Node) nodeConfig() (*peerdrop.Config, error) {
 	if c.Home == "" {
 		return nil, errors.New("peerdrop: Config.Home is required")
 	}
-	pc := &peerdrop.Config{Home: c.Home, DownloadDir: c.DownloadDir, LAN: c.LAN, Global: c.Global,
+	pc := &peerdrop.Config{Home: c.Home, DownloadDir: c.DownloadDir, LAN: c.LAN, Global: c.Global, PortMapping: c.PortMapping,
 		PollBudget: c.ForegroundPollBudget,
 		Logger:     slog.New(&logHandler{d: n.disp, level: slog.Level(c.LogLevel)})}
 	var err error

@@ -119,6 +119,7 @@ name = ` + name + `
 # turn-user = alice
 # turn-pass = secret
 # global = false
+# portmap = false
 # log-level = warn
 `
 	return os.WriteFile(path, []byte(text), 0o600)

@@ -52,6 +52,7 @@ type options struct {
 	listen    string
 	lan       bool
 	global    bool
+	portmap   bool
 	json      bool
 	logLevel  slog.Level // default warn
 }
@@ -72,7 +73,7 @@ func (l *levelValue) Set(s string) error {
 
 // globalKeys are the options that also come from PEERDROP_* variables and
 // the config file.
-var globalKeys = []string{"bootstrap", "stun", "turn", "turn-user", "turn-pass", "listen", "lan", "global", "json", "log-level"}
+var globalKeys = []string{"bootstrap", "stun", "turn", "turn-user", "turn-pass", "listen", "lan", "global", "portmap", "json", "log-level"}
 
 // configFile is the config file's name in the home.
 const configFile = "config"
@@ -126,7 +127,8 @@ received the file), 6 unknown contact/device/transfer, 7 not initialized,
 	pf.StringVar(&a.opt.turnPass, "turn-pass", "", "TURN password")
 	pf.StringVar(&a.opt.listen, "listen", "", "local `ADDR:PORT` for the DHT (UDP) and direct connections (TCP) (default every address, any port)")
 	pf.BoolVar(&a.opt.lan, "lan", false, "discover DHT nodes on the local network by multicast")
-	pf.BoolVar(&a.opt.global, "global", false, "also use the public BitTorrent DHT routers (off: nothing leaves your network unless asked)")
+	pf.BoolVar(&a.opt.global, "global", false, "also use the public BitTorrent DHT routers and --portmap (off: nothing leaves your network unless asked)")
+	pf.BoolVar(&a.opt.portmap, "portmap", false, "ask the router to forward the listening port (UPnP IGD, NAT-PMP), for direct connections from behind any NAT")
 	pf.BoolVar(&a.opt.json, "json", false, "print one JSON object per line on stdout, for scripts")
 	pf.Var((*levelValue)(&a.opt.logLevel), "log-level", "log detail on stderr: debug, info, warn, error")
 

@@ -10,7 +10,7 @@ import (
 
 // nodeConfig turns the global options into a Node configuration.
 func (a *app) nodeConfig() (*peerdrop.Config, error) {
-	cfg := &peerdrop.Config{Home: a.home, Global: a.opt.global, LAN: a.opt.lan, Logger: a.log}
+	cfg := &peerdrop.Config{Home: a.home, Global: a.opt.global, LAN: a.opt.lan, PortMapping: a.opt.portmap || a.opt.global, Logger: a.log}
 	boot, err := netopt.Bootstrap(a.ctx, a.opt.bootstrap)
 	if err != nil {
 		return nil, optErr(err, "give the node's IP address, or check the name")
