@@ -72,7 +72,10 @@
 // refresh timers on the control connection) as long as the Conn is open;
 // Conn.Close releases it. ModeRelayOnly advertises only relay candidates,
 // without the related address, so the peer never learns this host's
-// addresses. The pion/turn v2 client needs an IPv4 TURN server address.
+// addresses. A TURN server may be reached over IPv4 or IPv6; its relayed
+// address is of the family it allocates by default, IPv4 (RFC 6156: the
+// pion/turn v2 client cannot send REQUESTED-ADDRESS-FAMILY, so an IPv6
+// relay cannot be asked for).
 //
 // # Simultaneous open
 //

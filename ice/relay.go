@@ -62,11 +62,18 @@ func allocate(ctx context.Context, cfg *Config, srv server) (*relay, error) {
 	if err != nil {
 		return fail(ReasonTURNUnreachable, err)
 	}
-	if !ip.Is4() {
-		// The pion/turn v2 client resolves the server address as "udp4".
-		return fail(ReasonTURN, errors.New("IPv6 TURN servers are not supported (pion/turn v2 client)"))
-	}
 	addr := netip.AddrPortFrom(ip, uint16(srv.port)).String()
+	// The pion/turn v2 client resolves its server address as "udp4" and
+	// uses it only as the destination of its transactions, which our
+	// STUNConn over the TCP control connection ignores: an IPv6 server
+	// gets an IPv4 label in its place (label). The relayed address is of
+	// the family the server allocates by default, IPv4 (RFC 6156: pion v2
+	// cannot send REQUESTED-ADDRESS-FAMILY, so an IPv6 relay cannot be
+	// asked for).
+	label := addr
+	if !ip.Is4() {
+		label = netip.AddrPortFrom(netip.IPv4Unspecified(), uint16(srv.port)).String()
+	}
 	dial := func(ctx context.Context) (net.Conn, error) {
 		c, err := cfg.DialContext(ctx, "tcp", addr)
 		if err != nil || !srv.tls {
@@ -84,8 +91,8 @@ func allocate(ctx context.Context, cfg *Config, srv server) (*relay, error) {
 		return fail(ReasonTURNUnreachable, err)
 	}
 	client, err := turn.NewClient(&turn.ClientConfig{
-		STUNServerAddr: addr,
-		TURNServerAddr: addr,
+		STUNServerAddr: label,
+		TURNServerAddr: label,
 		Username:       srv.user,
 		Password:       srv.password,
 		RTO:            time.Second, // over TCP a retransmission only helps a lost server

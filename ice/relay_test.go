@@ -123,3 +123,30 @@ func TestTURNFailures(t *testing.T) {
 		})
 	}
 }
+
+// TestRelayIPv6Server: a TURN server reached over IPv6 (coturn on [::1],
+// relaying from 127.0.0.1) gives a relay, and two relay-only sides
+// connect through it. Its relayed address is IPv4, the family servers
+// allocate by default (the pion/turn v2 client cannot ask for another).
+func TestRelayIPv6Server(t *testing.T) {
+	if !haveIPv6() {
+		t.Skip("no IPv6 on this host")
+	}
+	ts := turnserver.StartWith(t, turnserver.Options{IP: netip.MustParseAddr("::1"), RelayIP: netip.MustParseAddr("127.0.0.1")})
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	a := newTestAgent(t, turnConfig(ts, ModeRelayOnly))
+	b := newTestAgent(t, turnConfig(ts, ModeRelayOnly))
+	sa, sb := connectPair(t, ctx, a, b, true, false, nil)
+	if sa.err != nil || sb.err != nil {
+		t.Fatalf("connect through %s: A %v; B %v\ncoturn: %s", ts.TURNURL(), sa.err, sb.err, ts.Log())
+	}
+	if !sa.conn.Selected().Relayed || !sb.conn.Selected().Relayed {
+		t.Fatalf("want a relayed path: %+v", sa.conn.Selected())
+	}
+	if ra := sa.conn.Selected().RemoteAddr; !ra.Addr().Is6() && !sb.conn.Selected().RemoteAddr.Addr().Is6() {
+		t.Fatalf("neither side's relayed path runs over IPv6 to the server: %v / %v", ra, sb.conn.Selected().RemoteAddr)
+	}
+	exchange(t, sa.conn, sb.conn, 1<<20)
+	exchange(t, sb.conn, sa.conn, 1<<20)
+}

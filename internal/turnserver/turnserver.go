@@ -58,6 +58,12 @@ type Options struct {
 	IP netip.Addr
 	// Port is the listening port. Default: a free port on loopback.
 	Port int
+	// RelayIP is the relayed addresses' IP. Default: IP.
+	RelayIP netip.Addr
+	// AltIP, if set, is a second listening address: with it coturn
+	// answers RFC 5780 CHANGE-REQUESTs (from AltIP and from Port+1), which
+	// miniupnpd's ext_perform_stun needs. Default: none.
+	AltIP netip.Addr
 	// Dial reaches the server to see that it listens (from inside its
 	// namespace, say). Default: a plain dialer.
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
@@ -93,6 +99,10 @@ func start(t testing.TB, bin string, opts Options) (*Server, error) {
 	if !ip.IsValid() {
 		ip = netip.MustParseAddr("127.0.0.1")
 	}
+	relayIP := opts.RelayIP
+	if !relayIP.IsValid() {
+		relayIP = ip
+	}
 	// Relay ports from a random 1000-port window, so that parallel servers
 	// rarely collide.
 	minPort := 20000 + 1000*(port%40)
@@ -106,7 +116,7 @@ func start(t testing.TB, bin string, opts Options) (*Server, error) {
 	}
 	args := []string{
 		"-n", "--no-cli", "--no-tls", "--no-dtls",
-		"--listening-ip=" + ip.String(), "--relay-ip=" + ip.String(),
+		"--listening-ip=" + ip.String(), "--relay-ip=" + relayIP.String(),
 		"--listening-port=" + strconv.Itoa(port),
 		"--min-port=" + strconv.Itoa(minPort), "--max-port=" + strconv.Itoa(minPort+999),
 		"--lt-cred-mech", "--user=" + s.User + ":" + s.Password, "--realm=" + s.Realm,
@@ -114,8 +124,11 @@ func start(t testing.TB, bin string, opts Options) (*Server, error) {
 		"--userdb=" + filepath.Join(dir, "turndb"), "--pidfile=" + filepath.Join(dir, "pid"),
 		"--log-file=stdout", "--simple-log", "--no-stdout-log",
 	}
-	if ip.IsLoopback() {
+	if ip.IsLoopback() || relayIP.IsLoopback() {
 		args = append(args, "--allow-loopback-peers")
+	}
+	if opts.AltIP.IsValid() {
+		args = append(args, "--listening-ip="+opts.AltIP.String(), "--alt-listening-port="+strconv.Itoa(port+1))
 	}
 	argv := append(append(append([]string(nil), opts.Exec...), bin), args...)
 	s.cmd = exec.Command(argv[0], argv[1:]...)
