@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/peerdrop/peerdrop/ice"
-	"github.com/peerdrop/peerdrop/portmap"
 	"github.com/peerdrop/peerdrop/identity"
+	"github.com/peerdrop/peerdrop/portmap"
 	"github.com/peerdrop/peerdrop/signaling"
 	"github.com/peerdrop/peerdrop/signaling/dht"
 	"github.com/peerdrop/peerdrop/transfer"

@@ -26,8 +26,8 @@ type Mapper struct {
 	mu          sync.Mutex
 	r           router // nil until discovered
 	discovering bool
-	gen         int                        // discovery generation (Rediscover)
-	maps        map[uint16]mapping          // by local port
+	gen         int                       // discovery generation (Rediscover)
+	maps        map[uint16]mapping        // by local port
 	wanted      map[uint16]netip.AddrPort // asked for before a router was known
 	lastErr     error
 }

@@ -10,7 +10,7 @@ import (
 	"sync"
 	"time"
 
-		"github.com/huin/goupnp/dcps/internetgateway2"
+	"github.com/huin/goupnp/dcps/internetgateway2"
 )
 
 // igdClient is what the WANIPConnection1/2 and WANPPPConnection1 clients
