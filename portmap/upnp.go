@@ -34,47 +34,43 @@ type upnp struct {
 func findUPnP(ctx context.Context, loc *url.URL, desc string) (*upnp, error) {
 	var clients []igdClient
 	var errs []error
-	collect := func(n int, err error, add func(i int) igdClient) {
+	var mu sync.Mutex
+	add := func(cs []igdClient, err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		clients = append(clients, cs...)
 		if err != nil {
 			errs = append(errs, err)
-		}
-		for i := 0; i < n; i++ {
-			clients = append(clients, add(i))
 		}
 	}
 	if loc != nil {
 		c2, err := internetgateway2.NewWANIPConnection2ClientsByURLCtx(ctx, loc)
-		collect(len(c2), err, func(i int) igdClient { return c2[i] })
+		add(asIGD(c2), err)
 		c1, err := internetgateway2.NewWANIPConnection1ClientsByURLCtx(ctx, loc)
-		collect(len(c1), err, func(i int) igdClient { return c1[i] })
+		add(asIGD(c1), err)
 		p1, err := internetgateway2.NewWANPPPConnection1ClientsByURLCtx(ctx, loc)
-		collect(len(p1), err, func(i int) igdClient { return p1[i] })
+		add(asIGD(p1), err)
 	} else {
 		// The three services, searched for in parallel (about 2 s each).
-		var mu sync.Mutex
 		var wg sync.WaitGroup
-		search := func(f func() (int, []error, error, func(int) igdClient)) {
+		search := func(f func() ([]igdClient, error)) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				n, perDev, err, get := f()
-				mu.Lock()
-				defer mu.Unlock()
-				errs = append(errs, perDev...)
-				collect(n, err, get)
+				add(f())
 			}()
 		}
-		search(func() (int, []error, error, func(int) igdClient) {
-			c, e, err := internetgateway2.NewWANIPConnection2ClientsCtx(ctx)
-			return len(c), e, err, func(i int) igdClient { return c[i] }
+		search(func() ([]igdClient, error) {
+			c, perDev, err := internetgateway2.NewWANIPConnection2ClientsCtx(ctx)
+			return asIGD(c), errors.Join(append(perDev, err)...)
 		})
-		search(func() (int, []error, error, func(int) igdClient) {
-			c, e, err := internetgateway2.NewWANIPConnection1ClientsCtx(ctx)
-			return len(c), e, err, func(i int) igdClient { return c[i] }
+		search(func() ([]igdClient, error) {
+			c, perDev, err := internetgateway2.NewWANIPConnection1ClientsCtx(ctx)
+			return asIGD(c), errors.Join(append(perDev, err)...)
 		})
-		search(func() (int, []error, error, func(int) igdClient) {
-			c, e, err := internetgateway2.NewWANPPPConnection1ClientsCtx(ctx)
-			return len(c), e, err, func(i int) igdClient { return c[i] }
+		search(func() ([]igdClient, error) {
+			c, perDev, err := internetgateway2.NewWANPPPConnection1ClientsCtx(ctx)
+			return asIGD(c), errors.Join(append(perDev, err)...)
 		})
 		wg.Wait()
 	}
@@ -95,6 +91,15 @@ func findUPnP(ctx context.Context, loc *url.URL, desc string) (*upnp, error) {
 		return nil, errors.New("upnp: no internet gateway device")
 	}
 	return nil, fmt.Errorf("upnp: %w", errors.Join(errs...))
+}
+
+// asIGD converts one service's clients.
+func asIGD[T igdClient](cs []T) []igdClient {
+	out := make([]igdClient, len(cs))
+	for i, c := range cs {
+		out[i] = c
+	}
+	return out
 }
 
 func (r *upnp) proto() string { return "upnp" }
