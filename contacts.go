@@ -107,6 +107,13 @@ func (n *Node) watchContacts() {
 	retry := firstRetry
 	for {
 		n.reloadContacts()
+		if n.lists != nil {
+			var targets [][20]byte
+			for _, c := range n.Contacts() {
+				targets = append(targets, signaling.DeviceListTarget(c.ID))
+			}
+			n.lists.Set(targets)
+		}
 		ctx, cancel := context.WithTimeout(n.ctx, 20*time.Second)
 		err := n.syncWatches(ctx, false)
 		cancel()
@@ -125,6 +132,31 @@ func (n *Node) watchContacts() {
 		case <-n.kick:
 			t.Stop()
 		case <-t.C:
+		}
+	}
+}
+
+// listenLists refreshes a contact's devices as soon as its device list is
+// put (a device of it started, joined or was revoked), where the transport
+// can notify: a device started after this one is watched at once, not at
+// the watcher's next retry (up to 5 s later, or ContactRefresh).
+func (n *Node) listenLists() {
+	defer n.wg.Done()
+	for {
+		select {
+		case <-n.ctx.Done():
+			return
+		case it, ok := <-n.lists.Updates():
+			if !ok {
+				return
+			}
+			target := it.Target()
+			for _, c := range n.Contacts() {
+				if signaling.DeviceListTarget(c.ID) == target {
+					n.dir.Forget(c.ID)
+					n.refreshContacts()
+				}
+			}
 		}
 	}
 }

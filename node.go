@@ -105,8 +105,9 @@ type Node struct {
 
 	spawnMu  sync.Mutex
 	stopping bool
-	kick     chan struct{} // refresh contacts now
-	ready    chan struct{} // closed once the DHT is bootstrapped
+	kick     chan struct{}          // refresh contacts now
+	lists    signaling.Subscription // contacts' device-list targets; nil if the transport cannot listen
+	ready    chan struct{}          // closed once the DHT is bootstrapped
 
 	contactsMu sync.Mutex // orders key store writes with reloads
 	mu         sync.Mutex
@@ -231,6 +232,12 @@ func (n *Node) start() error {
 		Name: n.dev.Name, Start: n.ready, Logger: n.log.With("layer", "devices")}); err != nil {
 		return err
 	}
+	if l, ok := n.tr.(signaling.Listener); ok {
+		if n.lists = l.Subscribe(); n.lists != nil {
+			n.wg.Add(1)
+			go n.listenLists()
+		}
+	}
 	n.wg.Add(2)
 	go n.serve()
 	go n.watchContacts()
@@ -326,6 +333,9 @@ func (n *Node) stop() {
 	n.wg.Wait()
 	if n.keeper != nil {
 		n.keeper.Close()
+	}
+	if n.lists != nil {
+		n.lists.Close()
 	}
 	if n.agent != nil {
 		n.agent.Close()

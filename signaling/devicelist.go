@@ -187,6 +187,15 @@ func PublishDeviceList(ctx context.Context, t Transport, acct *identity.Account,
 	return nil
 }
 
+// DeviceListTarget is the DHT target of an account's device list: a
+// Listener subscribed to it learns at once when the account publishes
+// (a device of it starts, joins or is revoked).
+func DeviceListTarget(account identity.AccountID) [20]byte {
+	var key [32]byte
+	copy(key[:], account[:])
+	return Target(key, deviceListSalt)
+}
+
 // LookupDeviceList finds and verifies an account's device list. Devices
 // whose certificate has expired, or that the list revokes, are left out.
 func LookupDeviceList(ctx context.Context, t Transport, account identity.AccountID, now time.Time) (*DeviceList, error) {

@@ -1,0 +1,41 @@
+package peerdrop
+
+import (
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// TestContactStartsLater: Bob runs, Alice (a contact) has never run. When
+// Alice's node starts and publishes her device list, Bob's node, which
+// listens to its contacts' device lists on the DHT, watches her device
+// at once: long before its retry schedule (0.25, 0.5, 1, 2, 4 s, then
+// every 5 s: the next lookup after Alice starts comes at 7.75 s).
+func TestContactStartsLater(t *testing.T) {
+	tn := newTestNet(t, 3)
+	aliceHome := filepath.Join(t.TempDir(), "alice")
+	aliceID, _, err := Init(aliceHome, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bob := tn.node(t, "bob", func(c *Config) { c.ContactRefresh = time.Hour })
+	if _, err := bob.AddContact(aliceID, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(4 * time.Second) // Bob's lookups of Alice fail, their retries slow down
+	start := time.Now()
+	alice := tn.open(t, aliceHome, nil)
+	watched := func() bool {
+		bob.mu.Lock()
+		defer bob.mu.Unlock()
+		return len(bob.watched[aliceID]) == 1 && bob.watched[aliceID][0] == alice.Device()
+	}
+	deadline := start.Add(3 * time.Second) // the retry would come 3.75 s after Alice's start
+	for !watched() {
+		if time.Now().After(deadline) {
+			t.Fatalf("Bob does not watch Alice's device %v after her start", time.Since(start))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Logf("Bob watches Alice's device %v after her node started", time.Since(start).Round(time.Millisecond))
+}
