@@ -199,7 +199,7 @@ func (s *subTransfer) run() {
 		return
 	}
 	o.mu.Lock()
-	s.st.Relayed, s.st.Link = sel.Relayed, sel.Link
+	s.st.Relayed, s.st.Link, s.st.Connect = sel.Relayed, sel.Link, sel.Elapsed
 	o.mu.Unlock()
 	n.log.Debug("connected", "transfer", o.id, "device", peer.Device.Short(), "path", sel.Kind(), "in", sel.Elapsed)
 	tcfg := n.cfg.Transfer

@@ -115,7 +115,10 @@ type Device struct {
 	Relayed bool
 	// Link is how the path goes once connected (ice.Selected.Link:
 	// direct, simultaneous-open, mapped or relay).
-	Link    string
+	Link string
+	// Connect is how long ICE took, from the peer's answer to the
+	// selected path (ice.Selected.Elapsed).
+	Connect time.Duration
 	Err     error // why it ended, for Refused, Canceled and Failed
 	Updated time.Time
 }

@@ -137,6 +137,9 @@ func (a *app) report(disp *display, ct identity.Contact, out *peerdrop.OutgoingT
 			got = append(got, d.Name)
 		}
 		dj := map[string]any{"device": d.Device, "name": d.Name, "state": d.State, "bytes": d.Bytes, "relayed": d.Relayed, "link": d.Link}
+		if d.Connect > 0 {
+			dj["connect_ms"] = float64(d.Connect.Microseconds()) / 1000
+		}
 		if d.State == multidevice.Finished && link == "" {
 			link = d.Link
 		}
