@@ -188,8 +188,25 @@ func (p *path) dial(ctx context.Context) (net.Conn, error) {
 	if p.so {
 		return p.dialSO(ctx)
 	}
-	return p.c.s.cfg.DialContext(ctx, "tcp", p.target.String())
+	for {
+		conn, err := p.c.s.cfg.DialContext(ctx, "tcp", p.target.String())
+		if err == nil || p.remote.Type != Relay || !errors.Is(err, syscall.ECONNREFUSED) {
+			return conn, err
+		}
+		// The peer's TURN server refuses us until the peer has installed
+		// its permission for our address, which it does when its Connect
+		// starts, up to a second after ours (and sooner than that when
+		// our direct paths all fail fast, say on resets): try again.
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(relayRetry):
+		}
+	}
 }
+
+// relayRetry paces dials to a peer's relay that its server refused.
+const relayRetry = 200 * time.Millisecond
 
 func (p *path) onMessage(m *stun.Message) (done bool, err error) {
 	switch m.Type.Class {
