@@ -66,6 +66,11 @@ type Config struct {
 	// directly before a traversal looks for them again (see storers.go).
 	// Negative: no cache, every get and put traverses. Default: 30m.
 	StorerRefresh time.Duration
+	// ReadOnly says when this node declares itself read-only (BEP 43):
+	// others then keep it out of their routing tables, since they could
+	// not reach it (see readonly.go). Default: ReadOnlyNever, a full node;
+	// devices use ReadOnlyBehindNAT.
+	ReadOnly ReadOnly
 	// NoListen turns off this node's subscriptions at other nodes (its
 	// Subscriptions are never Listening: every target is polled, as with
 	// nodes that lack the extension). It still serves others'
@@ -113,6 +118,7 @@ type Node struct {
 	wg      sync.WaitGroup // the node's own goroutines
 	citizen *citizen
 	storers *storerCache
+	ro      *readOnly
 
 	subs     *subs       // others' subscriptions here (listen.go)
 	listener *listener   // this node's own (listener.go)
@@ -166,7 +172,8 @@ func New(cfg *Config) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dht: listen %s: %w", c.Listen, err)
 	}
-	d := &Node{cfg: c, conn: &countingConn{UDPConn: pc}, log: c.Logger,
+	ro := &readOnly{mode: c.ReadOnly}
+	d := &Node{cfg: c, conn: &countingConn{UDPConn: pc, ro: ro}, ro: ro, log: c.Logger,
 		store: newBoundedStore(c.MaxItems), quota: make(map[netip.AddrPort]map[[20]byte]time.Time), perIP: make(map[netip.Addr]int),
 		citizen: newCitizen(),
 		subs:    newSubs(), listener: newListener(), notices: make(chan notice, 1024),
@@ -400,7 +407,10 @@ func (d *Node) onQuery(m *krpc.Msg, src net.Addr) bool {
 	case "find_node", "get":
 		m.A.InfoHash = m.A.Target
 	}
-	if src := addrIP(src); src.IsValid() && !m.ReadOnly && m.SenderID() != nil && *m.SenderID() != d.id {
+	if src := addrIP(src); src.IsValid() && m.SenderID() != nil && *m.SenderID() != d.id {
+		// Read-only queriers too: the ping proves their address for
+		// pd_notify, and their reply, marked "ro", keeps them out of the
+		// table (readonly.go).
 		d.citizen.queried(src)
 	}
 	ip := addrIP(src).Addr()

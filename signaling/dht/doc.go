@@ -25,12 +25,22 @@
 // again costs a few packets per read instead of a traversal. A target is
 // traversed again when none of its storers answers, and after a time that
 // starts at 5 s and doubles while traversals find the same storers, up to
-// Config.StorerRefresh (30 min).
+// Config.StorerRefresh (30 min); with fewer than K storers (a small DHT)
+// only when the routing table changed.
+//
+// # Read-only devices
+//
+// A device behind a NAT cannot be reached by nodes it has not talked to,
+// so it must not be in their routing tables: referred to everyone, it
+// would make every lookup wait for it. With Config.ReadOnly set to
+// ReadOnlyBehindNAT (what peerdrop's devices use) a node marks its
+// queries and replies "ro" (BEP 43) until replies show it is not behind
+// a NAT (readonly.go); "peerdrop dht-node" is a full node.
 //
 // # Listen and notify
 //
 // Every Node serves and uses pd_listen/pd_notify, a KRPC extension
-// (listen.go): a device subscribes its mailbox targets at their storers
+// (listen.go): a device subscribes its mailbox targets at its storers
 // (Subscribe, implementing signaling.Listener), which notify it of each
 // stored put with the item itself; subscriptions are bounded per source,
 // per target and in all, expire a minute after the last keep-alive (sent

@@ -12,11 +12,32 @@ import (
 type countingConn struct {
 	*net.UDPConn
 	sent atomic.Int64
+	ro   *readOnly // marks queries and replies "ro" while on (readonly.go)
 }
 
 func (c *countingConn) WriteTo(b []byte, addr net.Addr) (int, error) {
 	c.sent.Add(1)
+	if c.ro != nil && c.ro.on() {
+		if n := len(b); n > 0 {
+			if _, err := c.UDPConn.WriteTo(markPacket(b), addr); err != nil {
+				return 0, err
+			}
+			return n, nil
+		}
+	}
 	return c.UDPConn.WriteTo(b, addr)
+}
+
+// ReadFrom also shows replies to the read-only mode (at most one a
+// second), which learns from them whether a NAT is in front of us.
+func (c *countingConn) ReadFrom(b []byte) (int, net.Addr, error) {
+	n, addr, err := c.UDPConn.ReadFrom(b)
+	if err == nil && c.ro != nil && c.ro.mode == ReadOnlyBehindNAT {
+		if ua, ok := addr.(*net.UDPAddr); ok {
+			c.ro.sample(ua.AddrPort(), b[:n])
+		}
+	}
+	return n, addr, err
 }
 
 // boundedStore is a bep44.Store that keeps at most max items, evicting
