@@ -27,9 +27,9 @@ import (
 //     (reachable at once behind a full-cone NAT) and as a server-reflexive
 //     "so" candidate whose related address is the listener's address.
 //   - Connect pairs our "so" candidates with the peer's: both sides dial the
-//     other's public address from their listener's port, again every soPace
-//     for soWindow (the two sides start up to about a second apart through
-//     signaling), each attempt bounded by soPace. A connection the listener
+//     other's public address from their listener's port for soWindow
+//     (twice CheckTimeout: the two sides start up to a few seconds apart
+//     through signaling), again every soPace after a reset. A connection the listener
 //     accepts from the peer meanwhile is an incoming path like any other;
 //     once it exists our own attempts find the 4-tuple taken and stop.
 //
@@ -46,8 +46,10 @@ const (
 
 var errSOBusy = errors.New("too many simultaneous-open dials to this address")
 
-// soWindow is how long one "so" path keeps dialing.
-func soWindow(cfg *Config) time.Duration { return cfg.CheckTimeout }
+// soWindow is how long one "so" path keeps dialing: twice the check
+// timeout, since the side that answered starts its dials before the
+// asker has the answer (under load and on slow links, seconds before).
+func soWindow(cfg *Config) time.Duration { return 2 * cfg.CheckTimeout }
 
 // soAcquire reserves a simultaneous-open dialer towards target.
 func (a *Agent) soAcquire(target netip.Addr) bool {
@@ -104,7 +106,13 @@ func listenerReflexive(ctx context.Context, cfg *Config, srv server, ln netip.Ad
 var errOtherFamily = errors.New("server of the other address family")
 
 // dialSO is the dial of a "so" path: from the listener's port to the
-// peer's public address, again every soPace until soWindow is over.
+// peer's public address until soWindow is over. One attempt lasts as long
+// as the kernel retransmits its SYN: the peer's SYN, once it passes our
+// NAT (opened by ours), meets our socket in SYN-SENT and the simultaneous
+// open completes; ending an attempt early could close a connection just
+// formed (the peer would see it reset, and the 4-tuple would be in
+// TIME-WAIT for the next attempt). An attempt that fails at once (a reset
+// from the peer's NAT, no route) is made again after soPace.
 func (p *path) dialSO(ctx context.Context) (net.Conn, error) {
 	a, cfg := p.c.s.a, p.c.s.cfg
 	if !a.soAcquire(p.target.Addr()) {
@@ -116,9 +124,7 @@ func (p *path) dialSO(ctx context.Context) (net.Conn, error) {
 	var last error
 	for {
 		start := time.Now()
-		actx, acancel := context.WithTimeout(ctx, soPace)
-		conn, err := dialFrom(actx, cfg, p.bind, p.target.String())
-		acancel()
+		conn, err := dialFrom(ctx, cfg, p.bind, p.target.String())
 		if err == nil {
 			return conn, nil
 		}
