@@ -51,13 +51,13 @@ const natFor = 10 * time.Minute
 
 // readOnly tracks the mode and, for ReadOnlyBehindNAT, what replies said.
 type readOnly struct {
-	mode   ReadOnly
+	mode     ReadOnly
 	natAt    atomic.Int64 // Unix ns of the last reply that saw a NAT
 	lastAt   atomic.Int64 // Unix ns of the last reply sampled
 	answered atomic.Bool  // a reply was observed
-	mu     sync.Mutex
-	local  map[netip.Addr]bool // our interfaces' addresses
-	listed time.Time
+	mu       sync.Mutex
+	local    map[netip.Addr]bool // our interfaces' addresses
+	listed   time.Time
 }
 
 // on reports whether outgoing queries say "ro".
