@@ -121,7 +121,7 @@ func TestKillRelayThenResume(t *testing.T) {
 	t.Logf("after the relay died: %v", r.failedKeepingPartial(t))
 	r.rx.Kill()
 	l.TURN = turnserver.StartWith(t, turnserver.Options{
-		Exec: []string{"ip", "netns", "exec", l.Server.Name}, IP: ServerIP, Port: 3478, Dial: l.Server.Dial,
+		Exec: []string{"ip", "netns", "exec", l.Server.Name}, IP: ServerIP, AltIP: ServerAltIP, Port: 3478, Dial: l.Server.Dial,
 	})
 	resumeAndVerify(t, r.alice, r.bob, r.id, r.inbox, r.data)
 }

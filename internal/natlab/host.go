@@ -42,7 +42,7 @@ func (s *Site) Host(name string, shape *Shape) *Host {
 	var upstream *netns.NS
 	var bridge string
 	if s.NAT == Open {
-		h.Addr = netip.AddrFrom4([4]byte{203, 0, 113, byte(100 + 10*s.n + k)})
+		h.Addr = l.publicAddr()
 		upstream, bridge = l.Internet, "br0"
 	} else {
 		h.Addr = netip.AddrFrom4([4]byte{10, byte(s.n), 0, byte(10 + k)})

@@ -27,13 +27,22 @@ const (
 	PortRestricted NAT = "port-restricted"
 	Symmetric      NAT = "symmetric"
 	UDPBlocked     NAT = "udp-blocked"
+	// ResetRestricted is port-restricted, and it answers an unsolicited
+	// inbound TCP SYN with a reset, as many home routers do (the others
+	// drop it). A reset reaching the other side's early simultaneous-open
+	// dial fails that dial and closes its own NAT's mapping.
+	ResetRestricted NAT = "port-restricted-rst"
 )
 
 // NATs lists every type.
-var NATs = []NAT{Open, FullCone, PortRestricted, Symmetric, UDPBlocked}
+var NATs = []NAT{Open, FullCone, PortRestricted, Symmetric, UDPBlocked, ResetRestricted}
 
-// ServerIP is the server host's public address.
-var ServerIP = netip.MustParseAddr("203.0.113.10")
+// ServerIP is the server host's public address; ServerAltIP its second,
+// for STUN's RFC 5780 behaviour tests (miniupnpd's ext_perform_stun).
+var (
+	ServerIP    = netip.MustParseAddr("203.0.113.10")
+	ServerAltIP = netip.MustParseAddr("203.0.113.11")
+)
 
 // Lab is one small internet.
 type Lab struct {
@@ -46,6 +55,7 @@ type Lab struct {
 	mu      sync.Mutex
 	sites   int
 	public  int
+	addrs   int // public addresses handed out (publicAddr)
 	dhts    []*Proc
 	DHTAddr []string // bootstrap addresses of the running dht-nodes
 }
@@ -62,9 +72,10 @@ func New(t testing.TB, bin string, dhtNodes int) *Lab {
 	l.Internet.IP(t, "link", "set", "br0", "up")
 	l.Server = netns.New(t)
 	l.attachPublic(l.Server, "eth0", ServerIP)
+	l.Server.IP(t, "addr", "add", ServerAltIP.String()+"/24", "dev", "eth0")
 	l.TURN = turnserver.StartWith(t, turnserver.Options{
 		Exec: []string{"ip", "netns", "exec", l.Server.Name},
-		IP:   ServerIP, Port: 3478,
+		IP:   ServerIP, AltIP: ServerAltIP, Port: 3478,
 		Dial: func(ctx context.Context, network, addr string) (net.Conn, error) {
 			return l.Server.Dial(ctx, network, addr)
 		},
@@ -73,6 +84,20 @@ func New(t testing.TB, bin string, dhtNodes int) *Lab {
 		l.StartDHTNode()
 	}
 	return l
+}
+
+// publicAddr hands out the next address of the public segment (routers'
+// WANs and open hosts: 203.0.113.20 to .254; a lab has room for about 117
+// cells of two sites).
+func (l *Lab) publicAddr() netip.Addr {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if 20+l.addrs > 254 {
+		l.t.Fatalf("natlab: the public segment 203.0.113.0/24 is full (%d addresses given out)", l.addrs)
+	}
+	a := netip.AddrFrom4([4]byte{203, 0, 113, byte(20 + l.addrs)})
+	l.addrs++
+	return a
 }
 
 // attachPublic links ns to the public bridge as ifname with addr/24.
@@ -137,18 +162,20 @@ func (l *Lab) Site(nat NAT) *Site {
 		return s
 	}
 	s.Router = netns.New(l.t)
-	s.WAN = netip.AddrFrom4([4]byte{203, 0, 113, byte(20 + n)})
+	s.WAN = l.publicAddr()
 	l.attachPublic(s.Router, "wan0", s.WAN)
 	s.Router.IP(l.t, "link", "add", "lanbr", "type", "bridge")
 	s.Router.IP(l.t, "addr", "add", fmt.Sprintf("10.%d.0.1/24", n), "dev", "lanbr")
 	s.Router.IP(l.t, "link", "set", "lanbr", "up")
 	run(l.t, "ip", "netns", "exec", s.Router.Name, "sysctl", "-qw", "net.ipv4.ip_forward=1")
-	nft(l.t, s.Router, natRules(nat))
+	nft(l.t, s.Router, natRules(nat, n))
 	return s
 }
 
-// natRules is the router's nftables rule set for a NAT type.
-func natRules(nat NAT) string {
+// natRules is the router's nftables rule set for a NAT type, for site n
+// (LAN 10.n.0.0/24). Only the LAN's traffic is translated: the router's
+// own (miniupnpd's STUN) leaves with its own address and port.
+func natRules(nat NAT, n int) string {
 	masq := "masquerade"
 	if nat == Symmetric {
 		masq = "masquerade fully-random"
@@ -176,25 +203,29 @@ func natRules(nat NAT) string {
 	}
 	fmt.Fprintf(&b, `  chain post {
     type nat hook postrouting priority srcnat; policy accept;
-    oifname "wan0" %s
+    oifname "wan0" ip saddr 10.%d.0.0/24 %s
   }
   chain forward {
     type filter hook forward priority filter; policy drop;
-`, masq)
+`, n, masq)
 	if nat == UDPBlocked {
 		b.WriteString("    meta l4proto udp drop\n")
 	}
-	b.WriteString(`    iifname "lanbr" accept
+	reset := ""
+	if nat == ResetRestricted {
+		reset = "    iifname \"wan0\" meta l4proto tcp reject with tcp reset\n"
+	}
+	fmt.Fprintf(&b, `    iifname "lanbr" accept
     ct state established,related accept
     ct status dnat accept
   }
   chain input {
     type filter hook input priority filter; policy accept;
     iifname "wan0" ct state established,related accept
-    iifname "wan0" drop
+%s    iifname "wan0" drop
   }
 }
-`)
+`, reset)
 	return b.String()
 }
 

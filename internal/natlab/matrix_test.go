@@ -19,12 +19,18 @@ type pair struct {
 	A, B NAT
 	Same bool
 	TURN bool
+	UPnP bool // B's router maps ports (miniupnpd) and Bob runs with --portmap
+	// Delay is added to every frame, each way, on both access links.
+	Delay time.Duration
 }
 
 func (p pair) String() string {
 	s := fmt.Sprintf("%s→%s", p.A, p.B)
 	if p.Same {
 		s = fmt.Sprintf("%s, same router", p.A)
+	}
+	if p.UPnP {
+		s += "+upnp"
 	}
 	if p.TURN {
 		s += "+turn"
@@ -38,20 +44,29 @@ func (p pair) String() string {
 // connections (an open host) or both are on one LAN; between two NATs, TCP
 // simultaneous open from the listeners' ports, which works unless both
 // NATs filter by port and one of them also maps each destination to a new
-// port (port-restricted or symmetric ↔ symmetric): there the path is the
-// TURN relay, and without TURN the error must suggest it. A full cone
+// port (port-restricted or symmetric ↔ symmetric), or both reset
+// unsolicited SYNs (each reset closes the other side's fresh mapping; on
+// the lab's zero-delay links the two never meet): there the path is the
+// TURN relay, and without TURN the error must suggest it. Port mapping at
+// the receiver's router (UPnP) makes any pair direct ("mapped"). A full cone
 // accepts a connection to its mapped listener port from anyone, so the
 // other side's dial may win over simultaneous open ("mapped"): either
 // counts. The DHT signaling is UDP: a UDP-blocked site cannot reach it,
 // so nothing works there and the error must say so.
 func (p pair) expect() (ok bool, links []string) {
-	restrictive := func(n NAT) bool { return n == PortRestricted || n == Symmetric }
+	restrictive := func(n NAT) bool { return n == PortRestricted || n == ResetRestricted || n == Symmetric }
 	switch {
 	case p.A == UDPBlocked || p.B == UDPBlocked:
 		return false, nil
 	case p.Same || p.A == Open || p.B == Open:
 		return true, []string{"direct"}
-	case restrictive(p.A) && p.B == Symmetric, p.A == Symmetric && restrictive(p.B):
+	case p.UPnP:
+		// Alice reaches the mapped port either from an ordinary port
+		// ("mapped") or from her listener's ("simultaneous-open"), the
+		// same public port when the NAT kept the listener's.
+		return true, []string{"mapped", "simultaneous-open"}
+	case restrictive(p.A) && p.B == Symmetric, p.A == Symmetric && restrictive(p.B),
+		p.A == ResetRestricted && p.B == ResetRestricted:
 		if p.TURN {
 			return true, []string{"relay"}
 		}
@@ -66,7 +81,8 @@ type outcome struct {
 	Relayed   bool
 	Link      string
 	FirstByte time.Duration
-	Rate      float64 // bytes/s
+	Connect   time.Duration // ICE: from the answer to the selected path
+	Rate      float64       // bytes/s
 	Exit      int
 	Err       string
 	Took      time.Duration
@@ -76,13 +92,27 @@ const matrixFile = 4 << 20
 
 // runPair runs one cell with the real CLI: bob runs recv --yes, alice
 // send --json; the result line says the path and the timings.
-func runPair(t *testing.T, l *Lab, p pair) outcome {
+func runPair(t testing.TB, l *Lab, p pair) outcome {
 	sa := l.Site(p.A)
 	sb := sa
 	if !p.Same {
 		sb = l.Site(p.B)
 	}
-	alice, bob := sa.Host("alice", nil), sb.Host("bob", nil)
+	if p.UPnP {
+		sb.UPnP()
+	}
+	var shape *Shape
+	if p.Delay > 0 {
+		shape = &Shape{Delay: p.Delay}
+	}
+	alice, bob := sa.Host("alice", shape), sb.Host("bob", shape)
+	if os.Getenv("PEERDROP_NATLAB_DEBUG") != "" { // both hosts log at debug level, shown on failure
+		alice.Extra = append(alice.Extra, "--log-level", "debug")
+		bob.Extra = append(bob.Extra, "--log-level", "debug")
+	}
+	if p.UPnP {
+		bob.Extra = append(bob.Extra, "--portmap", "--log-level", "debug")
+	}
 	alice.TURN, bob.TURN = p.TURN, p.TURN
 	Befriend(alice, bob, alice.Init(), bob.Init())
 	inbox := t.TempDir()
@@ -111,6 +141,11 @@ func runPair(t *testing.T, l *Lab, p pair) outcome {
 				o.FirstByte = time.Duration(ms * float64(time.Millisecond))
 			}
 			o.Rate, _ = ev["rate"].(float64)
+			if devs, _ := ev["devices"].([]any); len(devs) > 0 {
+				if ms, ok := devs[0].(map[string]any)["connect_ms"].(float64); ok {
+					o.Connect = time.Duration(ms * float64(time.Millisecond))
+				}
+			}
 		case "error": // the command's own words, with its hint
 			o.Err, _ = ev["error"].(string)
 			if h, _ := ev["hint"].(string); h != "" {
@@ -124,6 +159,9 @@ func runPair(t *testing.T, l *Lab, p pair) outcome {
 			t.Errorf("%v: reported ok, but the received file differs (%v)", p, err)
 			o.OK = false
 		}
+	}
+	if ok, _ := p.expect(); ok && !o.OK {
+		t.Logf("%v: alice's log:\n%s\nbob's log:\n%s", p, tx.Stderr, rx.Stderr)
 	}
 	return o
 }
@@ -142,6 +180,13 @@ func matrix() []pair {
 	for _, a := range NATs[1:] {
 		ps = append(ps, pair{A: a, B: a, Same: true})
 	}
+	// Port mapping at the receiver's router, for every NAT type it can
+	// help (behind a full cone the mapped path exists anyway).
+	for _, a := range []NAT{FullCone, PortRestricted, Symmetric} {
+		for _, b := range []NAT{PortRestricted, Symmetric} {
+			ps = append(ps, pair{A: a, B: b, UPnP: true})
+		}
+	}
 	return ps
 }
 
@@ -153,6 +198,8 @@ func ciMatrix() []pair {
 		{A: FullCone, B: Symmetric},                   // simultaneous open (or the cone's mapping)
 		{A: Symmetric, B: PortRestricted, TURN: true}, // relayed
 		{A: Symmetric, B: Symmetric},                  // no path, no TURN: a clean error
+		{A: Symmetric, B: Symmetric, UPnP: true},      // the receiver's router maps its port
+		{A: PortRestricted, B: ResetRestricted},       // simultaneous open despite resets
 		{A: Symmetric, B: Symmetric, Same: true},      // one LAN: direct
 		{A: UDPBlocked, B: Open, TURN: true},          // no DHT: a clean error
 	}
@@ -160,7 +207,7 @@ func ciMatrix() []pair {
 
 // TestMatrix sends a file across each pair of NAT types with the real CLI
 // and checks the outcome against expect. PEERDROP_NATLAB=full runs every
-// cell (35); otherwise a representative five. PEERDROP_NATLAB_TABLE=FILE
+// cell (53); otherwise a representative nine. PEERDROP_NATLAB_TABLE=FILE
 // writes the results as a markdown table.
 func TestMatrix(t *testing.T) {
 	needLab(t)
@@ -171,7 +218,7 @@ func TestMatrix(t *testing.T) {
 	l := New(t, bin, 1)
 	var mu sync.Mutex
 	var results []outcome
-	sem := make(chan struct{}, 6)
+	sem := make(chan struct{}, 4) // more at once overload 2 cores: answers come seconds late
 	t.Run("cells", func(t *testing.T) {
 		for _, p := range cells {
 			t.Run(p.String(), func(t *testing.T) {
@@ -234,6 +281,9 @@ func table(rs []outcome) string {
 		turn := "no"
 		if r.TURN {
 			turn = "yes"
+		}
+		if r.UPnP {
+			recv += ", UPnP"
 		}
 		res, path, fb, rate := "ok", linkNames[r.Link], r.FirstByte.Round(time.Millisecond).String(), fmt.Sprintf("%.0f MB/s", r.Rate/1e6)
 		if !r.OK {

@@ -2,11 +2,13 @@ package natlab
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
 	"os"
 	"runtime"
+	"syscall"
 	"testing"
 	"time"
 
@@ -38,7 +40,7 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func needLab(t *testing.T) {
+func needLab(t testing.TB) {
 	t.Helper()
 	if runtime.GOOS != "linux" {
 		testenv.Skip(t, "the NAT lab needs Linux network namespaces")
@@ -105,7 +107,7 @@ func TestNATTypes(t *testing.T) {
 	l := New(t, bin, 0)
 	srv1 := netip.AddrPortFrom(ServerIP, 4001)
 	srv2 := netip.AddrPortFrom(ServerIP, 4002)
-	for _, nat := range []NAT{FullCone, PortRestricted, Symmetric, UDPBlocked} {
+	for _, nat := range []NAT{FullCone, PortRestricted, Symmetric, UDPBlocked, ResetRestricted} {
 		t.Run(string(nat), func(t *testing.T) {
 			h := l.Site(nat).Host("probe", nil)
 			m1, conn := udpProbe(t, h.NS, 5000, l.Server, srv1)
@@ -141,9 +143,21 @@ func TestNATTypes(t *testing.T) {
 				if !sameMapping || !open {
 					t.Fatalf("full cone: same mapping %v (want true), inbound %v (want true)", sameMapping, open)
 				}
-			case PortRestricted:
+			case PortRestricted, ResetRestricted:
 				if !sameMapping || open {
-					t.Fatalf("port-restricted: same mapping %v (want true), inbound %v (want false)", sameMapping, open)
+					t.Fatalf("%s: same mapping %v (want true), inbound %v (want false)", nat, sameMapping, open)
+				}
+				// An unsolicited SYN: reset (refused at once) or dropped.
+				ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+				defer cancel()
+				c, err := l.Server.Dial(ctx, "tcp", netip.AddrPortFrom(h.Site.WAN, 40000).String())
+				if c != nil {
+					c.Close()
+				}
+				refused := errors.Is(err, syscall.ECONNREFUSED)
+				t.Logf("%s: unsolicited SYN: %v", nat, err)
+				if refused != (nat == ResetRestricted) {
+					t.Fatalf("%s: unsolicited SYN answered with a reset: %v, want %v", nat, refused, nat == ResetRestricted)
 				}
 			case Symmetric:
 				if sameMapping || open {
