@@ -80,21 +80,30 @@ func classify(err error, home string) (int, string) {
 
 // devicesHint says what to try when no device received a file.
 func devicesHint(de *multidevice.DevicesError) string {
-	var noAnswer, noPath bool
+	var noAnswer, noPath, triedSO bool
 	for _, d := range de.Devices {
 		switch {
 		case errors.Is(d.Err, peerdrop.ErrNoAnswer):
 			noAnswer = true
 		case errors.Is(d.Err, ice.ErrNoPath):
 			noPath = true
+			var ce *ice.ConnectError
+			if errors.As(d.Err, &ce) {
+				for _, p := range ce.Paths {
+					triedSO = triedSO || strings.HasPrefix(p.Path, "so ")
+				}
+			}
 		}
 	}
 	var hints []string
 	if noAnswer {
 		hints = append(hints, "is peerdrop recv running on those devices, with a DHT node you both reach (--bootstrap, --lan)?")
 	}
-	if noPath {
-		hints = append(hints, "no network path between you: configure a TURN server with --turn (and --turn-user, --turn-pass)")
+	switch {
+	case noPath && triedSO:
+		hints = append(hints, "no direct path between your two NATs (simultaneous open failed: one of them is symmetric, or both reset unsolicited connections): configure a TURN server with --turn (and --turn-user, --turn-pass), or have a router forward the port (--portmap)")
+	case noPath:
+		hints = append(hints, "no network path between you: configure a TURN server with --turn (and --turn-user, --turn-pass); between two NATs, a STUN server (--stun) on both sides may give a direct path")
 	}
 	return strings.Join(hints, "; ")
 }
