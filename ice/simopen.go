@@ -93,13 +93,21 @@ func dialFrom(ctx context.Context, cfg *Config, local netip.AddrPort, target str
 // listenerReflexive learns the public address of the listener's port ln
 // from srv: a STUN Binding sent from a socket bound to ln. It returns the
 // mapped address and the base (the socket's local address). Servers of
-// the other address family are skipped.
+// the other address family are skipped. The connection is closed with a
+// reset (SO_LINGER 0): a normal close would leave its 4-tuple in
+// TIME-WAIT on our side (servers wait for the client to close), and the
+// next session's Binding from the same port to the same server would
+// fail for a minute.
 func listenerReflexive(ctx context.Context, cfg *Config, srv server, ln netip.AddrPort) (mapped, base netip.AddrPort, err error) {
 	return stunBindingVia(ctx, cfg, srv, func(ctx context.Context, ip netip.Addr, addr string) (net.Conn, error) {
 		if ip.Is6() != ln.Addr().Is6() {
 			return nil, errOtherFamily
 		}
-		return dialFrom(ctx, cfg, ln, addr)
+		c, err := dialFrom(ctx, cfg, ln, addr)
+		if tc, ok := c.(*net.TCPConn); ok {
+			_ = tc.SetLinger(0)
+		}
+		return c, err
 	})
 }
 

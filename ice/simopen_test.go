@@ -66,6 +66,9 @@ func startFakeNATSTUN(t *testing.T) *fakeNATSTUN {
 				if err == nil {
 					_, _ = c.Write(res.Raw)
 				}
+				// Like coturn, wait for the client to close first (the
+				// TIME-WAIT state is then on its side).
+				_, _ = io.Copy(io.Discard, c)
 			}()
 		}
 	}()
@@ -146,6 +149,36 @@ func TestSimultaneousOpen(t *testing.T) {
 	}
 	exchange(t, sa.conn, sb.conn, 1<<16)
 	exchange(t, sb.conn, sa.conn, 1<<16)
+}
+
+// TestListenerReflexiveAgain: every session learns its listener's public
+// address again, from the same port to the same server: the STUN
+// connection of the previous one must not block the port (a TIME-WAIT
+// 4-tuple would make the next connect fail for a minute).
+func TestListenerReflexiveAgain(t *testing.T) {
+	if !reusePortSupported {
+		t.Skip("no SO_REUSEPORT on this OS")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	srv := startFakeNATSTUN(t)
+	c := testConfig(netip.MustParseAddrPort("0.0.0.0:0"))
+	c.Servers = []Server{{URL: srv.url()}}
+	a := newTestAgent(t, c)
+	for i := 0; i < 3; i++ {
+		s, err := a.NewSession(ctx, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var so bool
+		for _, c := range s.Description().Candidates {
+			so = so || c.TCPType == SimultaneousOpen
+		}
+		s.Close()
+		if !so {
+			t.Fatalf("session %d has no so candidate; server errors %v", i+1, s.ServerErrors())
+		}
+	}
 }
 
 // TestNoSimultaneousOpen: with the option off, no socket shares the
