@@ -27,6 +27,13 @@ type Config struct {
 	LAN bool
 	// DHTListen is the DHT node's UDP address. Default: 0.0.0.0:0.
 	DHTListen netip.AddrPort
+	// ShortLived says the Node runs for one operation (a command-line
+	// send): its DHT node is then read-only (BEP 43, dht.ReadOnlyAlways),
+	// so other nodes keep it out of their routing tables, where it would
+	// be a dead node that every later lookup waits for once it exits.
+	// Default: false; the DHT node is read-only only behind a NAT
+	// (dht.ReadOnlyBehindNAT).
+	ShortLived bool
 	// Transport, if set, carries signaling instead of a DHT node of this
 	// Node's own (one DHT shared by several nodes of a process, or a
 	// signaling.MemoryTransport in tests). Bootstrap, Global, LAN and

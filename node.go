@@ -199,7 +199,11 @@ func (n *Node) start() error {
 	}
 	n.tr = n.cfg.Transport
 	if n.tr == nil {
-		dc := &dht.Config{ReadOnly: dht.ReadOnlyBehindNAT, Listen: n.cfg.DHTListen, Bootstrap: n.cfg.Bootstrap, Global: n.cfg.Global,
+		ro := dht.ReadOnlyBehindNAT
+		if n.cfg.ShortLived {
+			ro = dht.ReadOnlyAlways
+		}
+		dc := &dht.Config{ReadOnly: ro, Listen: n.cfg.DHTListen, Bootstrap: n.cfg.Bootstrap, Global: n.cfg.Global,
 			StateFile: filepath.Join(n.cfg.Home, dhtStateFile), Logger: n.log.With("layer", "dht")}
 		if n.cfg.LAN {
 			dc.LAN = &dht.LANConfig{}

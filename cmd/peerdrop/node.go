@@ -57,11 +57,14 @@ func parseListen(s string) (netip.AddrPort, error) {
 
 // openNode opens the Node of the home with the global options; mod
 // adjusts the configuration (events, auto-accept, download directory).
+// Nodes are short-lived (read-only in the DHT, see
+// peerdrop.Config.ShortLived) unless mod says otherwise, as recv does.
 func (a *app) openNode(mod func(*peerdrop.Config)) (*peerdrop.Node, error) {
 	cfg, err := a.nodeConfig()
 	if err != nil {
 		return nil, err
 	}
+	cfg.ShortLived = true
 	if mod != nil {
 		mod(cfg)
 	}

@@ -48,6 +48,7 @@ first transfer ended: status 0 if the file was saved and verified, 3 if refused,
 			defer disp.close()
 			ended := make(chan peerdrop.Event, 64)
 			n, err := a.openNode(func(c *peerdrop.Config) {
+				c.ShortLived = false // it stays: a full DHT node unless behind a NAT
 				c.DownloadDir = abs
 				if yes {
 					c.AutoAccept = func(peerdrop.Offer) bool { return true }
