@@ -28,9 +28,14 @@ type Mapper struct {
 	discovering bool
 	gen         int                       // discovery generation (Rediscover)
 	maps        map[uint16]mapping        // by local port
-	wanted      map[uint16]netip.AddrPort // asked for before a router was known
+	wanted      map[uint16]netip.AddrPort // asked for before a router was known, or refused
 	lastErr     error
+	quietUntil  time.Time // after a refusal, MapPort answers at once with lastErr until then
 }
+
+// refusedQuiet is how long MapPort answers with the last error, without
+// asking, after the router refused a mapping or did not answer.
+const refusedQuiet = 30 * time.Second
 
 // mapping is one port forwarded by the router. Mappings are kept by local
 // port: a listener on 0.0.0.0:P and its host candidate 10.0.0.2:P share
@@ -84,6 +89,14 @@ func (m *Mapper) MapPort(ctx context.Context, local netip.AddrPort) (netip.AddrP
 		return mp.external, nil
 	}
 	r, discovering := m.r, m.discovering
+	if r != nil && time.Now().Before(m.quietUntil) {
+		// The router refused or did not answer lately: no connect waits
+		// for it again; maintain tries once the quiet time is over.
+		m.wanted[local.Port()] = local
+		err := m.lastErr
+		m.mu.Unlock()
+		return netip.AddrPort{}, err
+	}
 	if r == nil {
 		m.wanted[local.Port()] = local
 		m.mu.Unlock()
@@ -110,6 +123,7 @@ func (m *Mapper) add(ctx context.Context, r router, local netip.AddrPort) (netip
 	m.mu.Lock()
 	if err != nil {
 		m.lastErr = err
+		m.quietUntil = time.Now().Add(refusedQuiet)
 		m.mu.Unlock()
 		m.log.Debug("port mapping failed", "local", local, "proto", r.proto(), "err", err)
 		return netip.AddrPort{}, err
@@ -251,7 +265,7 @@ func (m *Mapper) maintain() {
 		m.mu.Lock()
 		r := m.r
 		var todo []netip.AddrPort
-		if r != nil {
+		if r != nil && !time.Now().Before(m.quietUntil) {
 			for _, local := range m.wanted {
 				todo = append(todo, local)
 			}

@@ -22,8 +22,9 @@ type fakePMP struct {
 	pc   *net.UDPConn
 	wg   sync.WaitGroup
 	mu   sync.Mutex
-	maps map[uint16]uint32 // internal port → lifetime of the last request
-	log  []string
+	maps   map[uint16]uint32 // internal port → lifetime of the last request
+	log    []string
+	refuse bool // answer mapping requests with result 3 (no external address)
 }
 
 var fakePublic = netip.MustParseAddr("203.0.113.5")
@@ -54,6 +55,18 @@ func startFakePMP(t *testing.T) *fakePMP {
 				_, _ = pc.WriteToUDP(res, from)
 			case op == 2 && n == 12:
 				internal := binary.BigEndian.Uint16(buf[4:6])
+				f.mu.Lock()
+				refuse := f.refuse
+				if refuse {
+					f.log = append(f.log, "refused")
+				}
+				f.mu.Unlock()
+				if refuse {
+					res := make([]byte, 16)
+					res[1], res[3] = 130, 3
+					_, _ = pc.WriteToUDP(res, from)
+					continue
+				}
 				want := binary.BigEndian.Uint16(buf[6:8])
 				life := binary.BigEndian.Uint32(buf[8:12])
 				f.mu.Lock()
@@ -181,5 +194,29 @@ func TestNoRouter(t *testing.T) {
 	}
 	if d := time.Since(start); d > 50*time.Millisecond {
 		t.Fatalf("MapPort without a router took %v", d)
+	}
+}
+
+// TestRefusedQuiet: after the router refused a mapping, MapPort answers
+// with that error at once, without asking again, for a while.
+func TestRefusedQuiet(t *testing.T) {
+	f := startFakePMP(t)
+	f.mu.Lock()
+	f.refuse = true
+	f.mu.Unlock()
+	m := New(&Config{Gateway: netip.MustParseAddr("127.0.0.1"), NoUPnP: true})
+	defer m.Close()
+	waitFor(t, "discovery", func() bool { p, _ := m.Status(); return p != "" })
+	local := netip.MustParseAddrPort("10.0.0.2:4003")
+	_, err1 := m.MapPort(context.Background(), local)
+	waitFor(t, "the refusal", func() bool { return f.count("refused") >= 1 })
+	asked := f.count("refused")
+	start := time.Now()
+	_, err2 := m.MapPort(context.Background(), local)
+	if err1 == nil && err2 == nil {
+		t.Fatal("a refused mapping reported success")
+	}
+	if err2 == nil || time.Since(start) > 50*time.Millisecond || f.count("refused") != asked {
+		t.Fatalf("second MapPort: %v after %v, %d requests (want the last error at once, no request)", err2, time.Since(start), f.count("refused")-asked)
 	}
 }
