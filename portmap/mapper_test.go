@@ -19,9 +19,9 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // address is 203.0.113.5; it maps TCP port p to p+10000 unless asked for
 // another, and records every request.
 type fakePMP struct {
-	pc   *net.UDPConn
-	wg   sync.WaitGroup
-	mu   sync.Mutex
+	pc     *net.UDPConn
+	wg     sync.WaitGroup
+	mu     sync.Mutex
 	maps   map[uint16]uint32 // internal port → lifetime of the last request
 	log    []string
 	refuse bool // answer mapping requests with result 3 (no external address)
