@@ -497,7 +497,7 @@ func (c *checker) soPaths(local []Candidate) []*path {
 			}
 			p := &path{c: c, outgoing: true, so: true, bind: bind, target: rc.Addr, local: lc, remote: rc,
 				localPrio: lc.Priority, remotePrio: rc.Priority, direct: true}
-			p.name = fmt.Sprintf("so %s → so %s", lc.Addr, rc.Addr)
+			p.name = fmt.Sprintf("%s%s → so %s", soPathPrefix, lc.Addr, rc.Addr)
 			out = append(out, p)
 		}
 	}

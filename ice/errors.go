@@ -100,6 +100,18 @@ type ConnectError struct {
 	Servers []*ServerError // STUN/TURN servers that failed while gathering
 }
 
+// TriedSimultaneousOpen reports whether a simultaneous-open path (a "so"
+// pair between two NATs) was among those tried: if so and none worked,
+// the NATs themselves stand in the way (a relay or a port mapping helps).
+func (e *ConnectError) TriedSimultaneousOpen() bool {
+	for _, p := range e.Paths {
+		if strings.HasPrefix(p.Path, soPathPrefix) {
+			return true
+		}
+	}
+	return false
+}
+
 func (e *ConnectError) Error() string {
 	var b strings.Builder
 	b.WriteString("ice: connect: ")

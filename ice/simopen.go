@@ -44,6 +44,9 @@ const (
 	soTotal           = 64
 )
 
+// soPathPrefix starts the name of every "so" path (PathError.Path).
+const soPathPrefix = "so "
+
 var errSOBusy = errors.New("too many simultaneous-open dials to this address")
 
 // soWindow is how long one "so" path keeps dialing: twice the check

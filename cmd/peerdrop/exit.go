@@ -88,11 +88,7 @@ func devicesHint(de *multidevice.DevicesError) string {
 		case errors.Is(d.Err, ice.ErrNoPath):
 			noPath = true
 			var ce *ice.ConnectError
-			if errors.As(d.Err, &ce) {
-				for _, p := range ce.Paths {
-					triedSO = triedSO || strings.HasPrefix(p.Path, "so ")
-				}
-			}
+			triedSO = triedSO || errors.As(d.Err, &ce) && ce.TriedSimultaneousOpen()
 		}
 	}
 	var hints []string
