@@ -381,6 +381,8 @@ func (p *path) failure(err error) *PathError {
 		pe.Reason = ReasonTURNUnreachable
 	case errors.Is(err, errIntegrity), errors.Is(err, errCredential):
 		pe.Reason = ReasonIntegrity
+	case errors.Is(err, errSOBusy), p.so && (errors.Is(err, syscall.EADDRINUSE) || errors.Is(err, syscall.EADDRNOTAVAIL)):
+		pe.Reason = ReasonCanceled // nothing wrong with the path: bounded, or the peer's SYN came in first (dialSO)
 	case errors.Is(err, syscall.ECONNREFUSED):
 		pe.Reason = ReasonRefused
 	case errors.Is(err, syscall.ENETUNREACH), errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.EADDRNOTAVAIL), errors.Is(err, syscall.EAFNOSUPPORT):
@@ -391,8 +393,6 @@ func (p *path) failure(err error) *PathError {
 		pe.Reason = ReasonRejected
 	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
 		pe.Reason = ReasonReset
-	case errors.Is(err, errSOBusy), errors.Is(err, syscall.EADDRINUSE):
-		pe.Reason = ReasonCanceled // nothing wrong with the path: bounded, or the peer's SYN came in first
 	case errors.Is(err, errFrame), errors.Is(err, errUnexpected):
 		pe.Reason = ReasonProtocol
 	case p.relay != nil:
