@@ -25,8 +25,8 @@
 //     installed for the peer's addresses, then paths start, paced every
 //     CheckInterval, best first: this side's active host candidate to each
 //     passive candidate of the peer (direct), and our "so" candidates to
-//     the peer's, dialed from our listener's port again and again for the
-//     check window (TCP simultaneous open, see simopen.go), then, after
+//     the peer's, dialed from our listener's port for twice CheckTimeout
+//     (TCP simultaneous open, see simopen.go), then, after
 //     RelayDelay or as soon as every direct path has failed, host to the
 //     peer's relay and our relay to each passive candidate (relayed). The peer does the same, so
 //     connections arrive at our listener and our relays too; each becomes a
