@@ -36,7 +36,7 @@ import (
 // address cannot turn it into a flooder of a third party. A new
 // subscription to a target that holds an item is notified of it at once.
 //
-// The listening side (Node.Listen) subscribes each target at listenAt of
+// The listening side (Node.Listen) subscribes each target at listenStorers of
 // its cached storers (storers.go), those that store the most of its
 // targets first (cover, in listener.go), every listenEvery (25 s,
 // also keeping a NAT's UDP mapping open for the notifications), one
@@ -46,15 +46,15 @@ import (
 // target is Listening while a subscription at some node is live; until
 // then, and at nodes without the extension, it is polled as before.
 const (
-	listenTTL    = 60 * time.Second
-	listenEvery  = 25 * time.Second
-	listenAt     = 2 // storers a target is subscribed at
-	noListenFor  = 30 * time.Minute
-	maxPerQuery  = 50
-	maxPerSource = 256
-	maxPerTarget = 8
-	maxSubs      = 1 << 16
-	notifyRate   = 200
+	listenTTL     = 60 * time.Second
+	listenEvery   = 25 * time.Second
+	listenStorers = 2 // storers a target is subscribed at
+	noListenFor   = 30 * time.Minute
+	maxPerQuery   = 50
+	maxPerSource  = 256
+	maxPerTarget  = 8
+	maxSubs       = 1 << 16
+	notifyRate    = 200
 )
 
 // subs is the subscriptions a node holds for others.

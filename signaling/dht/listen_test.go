@@ -182,7 +182,7 @@ func TestListenWithoutExtension(t *testing.T) {
 }
 
 // TestCover: targets are subscribed at the storers that hold the most of
-// them, listenAt each (fewer when a target has fewer candidates), so many
+// them, listenStorers each (fewer when a target has fewer candidates), so many
 // targets spread over a few shared storers cost a few nodes' keep-alives.
 func TestCover(t *testing.T) {
 	node := func(i int) netip.AddrPort {
@@ -206,7 +206,7 @@ func TestCover(t *testing.T) {
 	// and one with a single candidate, and one with none.
 	targets = append(targets, bep44.Target{1}, bep44.Target{2})
 	cands = append(cands, []netip.AddrPort{node(5)}, nil)
-	per := cover(targets, cands, listenAt)
+	per := cover(targets, cands, listenStorers)
 	if len(per) != 3 || len(per[node(0)]) != 100 || len(per[node(1)]) != 100 || len(per[node(5)]) != 1 {
 		got := map[netip.AddrPort]int{}
 		for ap, ts := range per {

@@ -152,7 +152,7 @@ func (d *Node) listenLoop() {
 	}
 }
 
-// subscribe sends one round of pd_listen: each target to listenAt of its
+// subscribe sends one round of pd_listen: each target to listenStorers of its
 // live storers that are not known to lack the extension (see cover).
 // A target whose storers' time is up is looked up again first (a listened
 // target is not polled, so no get does it). It returns how many targets
@@ -223,7 +223,7 @@ func (d *Node) subscribe() (unknown int) {
 		}
 	}
 	l.mu.Unlock()
-	per := cover(targets, cands, listenAt)
+	per := cover(targets, cands, listenStorers)
 	for ap, ts := range per {
 		for len(ts) > 0 {
 			chunk := ts[:min(len(ts), maxPerQuery)]
@@ -241,7 +241,7 @@ func (d *Node) subscribe() (unknown int) {
 	return unknown
 }
 
-// cover chooses where to subscribe each target: at listenAt of its
+// cover chooses where to subscribe each target: at listenStorers of its
 // candidate storers, those that store the most of the listened targets
 // first. A device with many contacts then keeps subscriptions at few
 // nodes (each keep-alive round sends one pd_listen per node for up to
