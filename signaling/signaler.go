@@ -115,20 +115,18 @@ type Stats struct {
 // Signaler sends sealed requests and answers through mailboxes and polls
 // the mailboxes of watched peers for requests to this device.
 type Signaler struct {
-	cfg    Config
-	me     *identity.Device
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	// dirty holds the outboxes whose slots flushLoop is to write;
-	// flushKick wakes it. Guarded by mu.
-	dirty     map[*outbox]bool
-	flushKick chan struct{}
+	cfg       Config
+	me        *identity.Device
+	ctx       context.Context
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
 	incoming  chan *Incoming
 	sub       Subscription  // nil: the Transport is only polled
 	rewatch   chan struct{} // the watched set changed (for listenLoop)
+	flushKick chan struct{} // wakes flushLoop
 
 	mu          sync.Mutex
+	dirty       map[*outbox]bool // outboxes whose slots flushLoop is to write
 	peers       map[identity.DeviceID]*peerState
 	requestsOut map[identity.DeviceID]*outbox // requests to each peer
 	answersOut  map[identity.DeviceID]*outbox // answers to each peer
