@@ -18,12 +18,10 @@ type countingConn struct {
 func (c *countingConn) WriteTo(b []byte, addr net.Addr) (int, error) {
 	c.sent.Add(1)
 	if c.ro != nil && c.ro.on() {
-		if n := len(b); n > 0 {
-			if _, err := c.UDPConn.WriteTo(markPacket(b), addr); err != nil {
-				return 0, err
-			}
-			return n, nil
+		if _, err := c.UDPConn.WriteTo(markPacket(b), addr); err != nil {
+			return 0, err
 		}
+		return len(b), nil // the caller's packet was sent, with "ro" added
 	}
 	return c.UDPConn.WriteTo(b, addr)
 }
