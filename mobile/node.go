@@ -168,14 +168,9 @@ func (n *Node) nodeConfig() (*peerdrop.Config, error) {
 		}
 		pc.DHTListen, pc.ICE.ListenAddrs = ap, []netip.AddrPort{ap}
 	}
-	if pc.ICE.Servers, err = netopt.TURN(c.TurnURL, c.TurnUser, c.TurnPass); err != nil {
+	if pc.ICE.Servers, err = netopt.Servers(c.StunURL, c.TurnURL, c.TurnUser, c.TurnPass); err != nil {
 		return nil, err
 	}
-	stun, err := netopt.STUN(c.StunURL)
-	if err != nil {
-		return nil, err
-	}
-	pc.ICE.Servers = append(pc.ICE.Servers, stun...)
 	if c.AutoAcceptMaxBytes > 0 {
 		pc.AutoAccept = peerdrop.AcceptUpTo(c.AutoAcceptMaxBytes, netopt.List(c.AutoAcceptTypes)...)
 	}

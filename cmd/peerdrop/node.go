@@ -24,14 +24,9 @@ func (a *app) nodeConfig() (*peerdrop.Config, error) {
 		cfg.DHTListen = ap
 		cfg.ICE.ListenAddrs = []netip.AddrPort{ap}
 	}
-	if cfg.ICE.Servers, err = netopt.TURN(a.opt.turn, a.opt.turnUser, a.opt.turnPass); err != nil {
+	if cfg.ICE.Servers, err = netopt.Servers(a.opt.stun, a.opt.turn, a.opt.turnUser, a.opt.turnPass); err != nil {
 		return nil, optErr(err, "")
 	}
-	stun, err := netopt.STUN(a.opt.stun)
-	if err != nil {
-		return nil, optErr(err, "")
-	}
-	cfg.ICE.Servers = append(cfg.ICE.Servers, stun...)
 	if len(boot) == 0 && !a.opt.lan && !a.opt.global {
 		a.log.Warn("no DHT to join: give --bootstrap HOST:PORT, --lan or --global, or peers will not find this device")
 	}

@@ -78,6 +78,20 @@ func Listen(s string) (netip.AddrPort, error) {
 	return ap, nil
 }
 
+// Servers parses the STUN and the TURN options together (see STUN and
+// TURN): the ICE servers of a device.
+func Servers(stun, turn, turnUser, turnPass string) ([]ice.Server, error) {
+	out, err := TURN(turn, turnUser, turnPass)
+	if err != nil {
+		return nil, err
+	}
+	s, err := STUN(stun)
+	if err != nil {
+		return nil, err
+	}
+	return append(out, s...), nil
+}
+
 // STUN parses URL,... into STUN servers (stun:HOST[:PORT] or
 // stuns:HOST[:PORT], reached over TCP or TLS). They tell a device its
 // public address, which direct connections between two NATs (TCP

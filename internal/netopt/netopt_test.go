@@ -42,4 +42,13 @@ func TestParse(t *testing.T) {
 	if _, err := TURN("", "u", ""); !errors.As(err, &se) {
 		t.Errorf("turn user without URL: %v", err)
 	}
+	srv, err = Servers("stun:c:3478", "turn:a:3478", "u", "p")
+	if err != nil || len(srv) != 2 || srv[0].URL != "turn:a:3478" || srv[1].URL != "stun:c:3478" || srv[1].Username != "" {
+		t.Errorf("servers: %v %v", srv, err)
+	}
+	for _, bad := range [][2]string{{"turn:a", ""}, {"", "stun:a"}} {
+		if _, err := Servers(bad[0], bad[1], "", ""); !errors.As(err, &se) {
+			t.Errorf("servers %q: %v", bad, err)
+		}
+	}
 }
