@@ -76,6 +76,14 @@ type Config struct {
 	// nodes that lack the extension). It still serves others'
 	// subscriptions. Default: false.
 	NoListen bool
+	// Serve marks a node that serves others: the dht-node command and the
+	// node behind a signaling proxy (package signaling/proxy). Such a node
+	// is a storer like any other, so it keeps the items it puts in its own
+	// store too (where the devices that bootstrap from it find them, even
+	// when it knows no other full node), reads its own store in gets, and
+	// notifies its Subscriptions of the puts it stores: a target it stores
+	// is Listening. Default: false (a device stores only what others put).
+	Serve bool
 	// LAN, if set, discovers DHT nodes on the local network by multicast
 	// (see LANConfig). Default: off.
 	LAN *LANConfig
@@ -109,6 +117,7 @@ type Node struct {
 	srv   *anadht.Server
 	conn  *countingConn
 	store *boundedStore
+	local *bep44.Wrapper // store with BEP 44's rules, for this node's own puts (Serve)
 	log   *slog.Logger
 	once  sync.Once
 	lan   *lan
@@ -179,6 +188,7 @@ func New(cfg *Config) (*Node, error) {
 		subs:    newSubs(), listener: newListener(), notices: make(chan notice, 1024),
 		replies: make(chan outMsg, 256)}
 	d.store.onPut = d.stored
+	d.local = bep44.NewWrapper(d.store, c.Exp)
 	d.storers = newStorerCache(c.StorerRefresh, func() int { return d.srv.NumNodes() })
 	d.ctx, d.cancel = context.WithCancel(context.Background())
 	boot := append([]netip.AddrPort(nil), c.Bootstrap...)
@@ -496,6 +506,10 @@ func (d *Node) Put(ctx context.Context, it signaling.Item) error {
 		return fmt.Errorf("%w: invalid item", signaling.ErrNotStored)
 	}
 	target := it.Target()
+	local := false
+	if d.cfg.Serve {
+		local = d.local.Put(&bep44.Item{V: it.Value, K: it.Key, Salt: it.Salt, Sig: it.Sig, Seq: it.Seq}) == nil
+	}
 	var to []putTo
 	if nodes := d.live(d.storers.nodes(target), storersPerKey); nodes != nil {
 		tokens := make([]string, len(nodes))
@@ -523,6 +537,10 @@ func (d *Node) Put(ctx context.Context, it signaling.Item) error {
 			return tqr, res.ToError()
 		}, func() bool { return tokens.Load() > 0 })
 		if err != nil {
+			if local {
+				d.putsOK.Add(1)
+				return nil
+			}
 			return fmt.Errorf("%w: no nodes known", signaling.ErrNotStored)
 		}
 		if err := ctx.Err(); err != nil {
@@ -550,6 +568,10 @@ func (d *Node) Put(ctx context.Context, it signaling.Item) error {
 	d.putReplies.Add(ok.Load())
 	if ok.Load() == 0 {
 		d.storers.forget(target)
+		if local {
+			d.putsOK.Add(1)
+			return nil
+		}
 		d.putsFailed.Add(1)
 		return signaling.ErrNotStored
 	}
@@ -583,6 +605,15 @@ func (d *Node) Get(ctx context.Context, key [32]byte, salt []byte) (signaling.It
 		return signaling.Item{}, signaling.ErrNotFound
 	}
 	return it, nil
+}
+
+// Reachable reports whether the node reaches any other node: its routing
+// table is not empty (implements signaling.Reacher). A Serve node is
+// always reachable: it stores items itself. A device on a network that
+// blocks UDP never reaches anyone, and signaling.Multi then uses its
+// other routes alone.
+func (d *Node) Reachable() bool {
+	return d.cfg.Serve || d.srv.NumNodes() > 0
 }
 
 func addrIP(a net.Addr) netip.AddrPort {

@@ -78,8 +78,37 @@ func (s *Subscription) Set(targets [][20]byte) {
 func (s *Subscription) Listening(target [20]byte) bool {
 	l := s.d.listener
 	l.mu.Lock()
-	defer l.mu.Unlock()
-	return s.targets[target] && time.Now().Before(l.until[target])
+	held, live := s.targets[target], time.Now().Before(l.until[target])
+	l.mu.Unlock()
+	return held && (live || s.d.cfg.Serve && s.d.storesOwn(target))
+}
+
+// storesOwn reports whether this node is one of the K nodes closest to
+// target that others put at: it knows no other node, or fewer than K
+// storers of target, or it is closer to target than the farthest of them.
+// Puts there reach its own store, which a Serve node listens to.
+func (d *Node) storesOwn(target bep44.Target) bool {
+	if d.ro.on() {
+		return false
+	}
+	if d.srv.NumNodes() == 0 {
+		return true
+	}
+	nodes, ok := d.storers.peek(target)
+	if !ok {
+		return false
+	}
+	if len(nodes) < storersPerKey {
+		return true
+	}
+	self, far := d.srv.ID(), nodes[len(nodes)-1].ID
+	for i := range self {
+		a, b := self[i]^target[i], far[i]^target[i]
+		if a != b {
+			return a < b
+		}
+	}
+	return false
 }
 
 // Updates delivers the verified items notified for the targets.

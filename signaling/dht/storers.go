@@ -83,6 +83,14 @@ func (c *storerCache) nodes(target bep44.Target) []krpc.NodeInfo {
 	return nil // kept (with its ttl) until the next traversal replaces it
 }
 
+// peek returns the storers last found for target, however old.
+func (c *storerCache) peek(target bep44.Target) ([]krpc.NodeInfo, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s, ok := c.m[target]
+	return s.nodes, ok
+}
+
 // closest returns the closest nodes that answered a traversal.
 func closest(op *traversal.Operation) []krpc.NodeInfo {
 	var nodes []krpc.NodeInfo

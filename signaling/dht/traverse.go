@@ -1,6 +1,7 @@
 package dht
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"net/netip"
@@ -13,6 +14,7 @@ import (
 	"github.com/anacrolix/dht/v2/krpc"
 	"github.com/anacrolix/dht/v2/traversal"
 	"github.com/anacrolix/dht/v2/types"
+	"github.com/anacrolix/torrent/bencode"
 )
 
 // Traversals that do not wait for dead nodes. anacrolix's traversals end
@@ -120,6 +122,32 @@ type getResult struct {
 // storers if one of them answers (see storers.go), else from a get
 // traversal, whose closest nodes are cached.
 func (d *Node) get(ctx context.Context, target bep44.Target, salt []byte) (getResult, bool) {
+	if d.cfg.Serve {
+		own, found := d.ownItem(target, salt)
+		r, ok := d.getRemote(ctx, target, salt)
+		if !ok || found && own.seq > r.seq {
+			return own, found
+		}
+		return r, ok
+	}
+	return d.getRemote(ctx, target, salt)
+}
+
+// ownItem returns the item at target in this node's own store.
+func (d *Node) ownItem(target bep44.Target, salt []byte) (getResult, bool) {
+	i, err := d.local.Get(target)
+	if err != nil || !bytes.Equal(i.Salt, salt) {
+		return getResult{}, false
+	}
+	v, err := bencode.Marshal(i.V)
+	if err != nil {
+		return getResult{}, false
+	}
+	return getResult{seq: i.Seq, v: v, sig: i.Sig}, true
+}
+
+// getRemote is get from other nodes.
+func (d *Node) getRemote(ctx context.Context, target bep44.Target, salt []byte) (getResult, bool) {
 	if nodes := d.live(d.storers.nodes(target), cacheAsk); nodes != nil {
 		r, found, replied := d.getFrom(ctx, nodes, target, salt, nil)
 		if replied > 0 || ctx.Err() != nil {
