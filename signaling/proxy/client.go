@@ -1,0 +1,469 @@
+package proxy
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/peerdrop/peerdrop/signaling"
+)
+
+// ClientConfig configures a Client. The zero value (or nil) is usable.
+type ClientConfig struct {
+	// DialContext dials the proxy's TCP connection (Android apps protect
+	// the socket from their VPN here). Default: a net.Dialer.
+	DialContext func(ctx context.Context, network, addr string) (net.Conn, error)
+	// RootCAs checks https:// addresses. Default: the system's roots.
+	RootCAs *x509.CertPool
+	// Logger receives logs. Default: discard.
+	Logger *slog.Logger
+}
+
+// ClientStats counts a Client's traffic.
+type ClientStats struct {
+	Requests      int64 // puts, gets and listen streams opened
+	Conns         int64 // TLS connections dialled
+	BytesSent     int64 // on the TCP connections, TLS included
+	BytesReceived int64
+}
+
+// Client is a signaling.Transport and signaling.Listener through a proxy
+// Server. All its requests share one TLS connection (HTTP/2). Safe for
+// concurrent use.
+type Client struct {
+	addr Addr
+	hc   *http.Client
+	log  *slog.Logger
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	requests, conns, sent, received atomic.Int64
+}
+
+// NewClient returns a Client of the proxy at addr (see ParseAddr). It
+// dials nothing until used.
+func NewClient(addr string, c *ClientConfig) (*Client, error) {
+	a, err := ParseAddr(addr)
+	if err != nil {
+		return nil, err
+	}
+	var cfg ClientConfig
+	if c != nil {
+		cfg = *c
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	dial := cfg.DialContext
+	if dial == nil {
+		d := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
+		dial = d.DialContext
+	}
+	host, _, _ := net.SplitHostPort(a.HostPort)
+	tc := &tls.Config{ServerName: host, RootCAs: cfg.RootCAs, MinVersion: tls.VersionTLS12}
+	if a.Pin != "" {
+		// The certificate is self-signed: its key is what is checked.
+		tc.InsecureSkipVerify = true
+		tc.ServerName = ""
+		tc.VerifyConnection = func(cs tls.ConnectionState) error {
+			if len(cs.PeerCertificates) == 0 || Pin(cs.PeerCertificates[0]) != a.Pin {
+				return fmt.Errorf("proxy %s: the certificate's key does not match the pin", a.HostPort)
+			}
+			return nil
+		}
+	}
+	cl := &Client{addr: a, log: cfg.Logger}
+	cl.ctx, cl.cancel = context.WithCancel(context.Background())
+	var protos http.Protocols
+	protos.SetHTTP1(true)
+	protos.SetHTTP2(true)
+	tr := &http.Transport{
+		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			conn, err := dial(ctx, network, a.HostPort)
+			if err != nil {
+				return nil, err
+			}
+			cl.conns.Add(1)
+			return &meteredConn{Conn: conn, sent: &cl.sent, received: &cl.received}, nil
+		},
+		TLSClientConfig:        tc,
+		TLSHandshakeTimeout:    10 * time.Second,
+		ResponseHeaderTimeout:  30 * time.Second,
+		IdleConnTimeout:        5 * time.Minute,
+		MaxResponseHeaderBytes: 8 << 10,
+		Protocols:              &protos,
+		HTTP2:                  &http.HTTP2Config{SendPingTimeout: 30 * time.Second, PingTimeout: 10 * time.Second},
+	}
+	cl.hc = &http.Client{Transport: tr}
+	return cl, nil
+}
+
+// Name is the proxy's address, for errors and logs.
+func (c *Client) Name() string { return "proxy " + c.addr.HostPort }
+
+// Stats returns the Client's counters.
+func (c *Client) Stats() ClientStats {
+	return ClientStats{Requests: c.requests.Load(), Conns: c.conns.Load(), BytesSent: c.sent.Load(), BytesReceived: c.received.Load()}
+}
+
+// Close ends the Client's streams and closes its connections.
+func (c *Client) Close() error {
+	c.cancel()
+	c.wg.Wait()
+	c.hc.CloseIdleConnections()
+	return nil
+}
+
+func (c *Client) url(path string) string { return "https://" + c.addr.HostPort + path }
+
+// do sends a request and returns the response body (bounded), or an error
+// that says what the proxy answered.
+func (c *Client) do(req *http.Request, want int) ([]byte, int, error) {
+	c.requests.Add(1)
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+	if err != nil {
+		return nil, resp.StatusCode, err
+	}
+	if resp.StatusCode != want {
+		return b, resp.StatusCode, fmt.Errorf("%s: %s", resp.Status, bytes.TrimSpace(b))
+	}
+	return b, resp.StatusCode, nil
+}
+
+// Ping checks that the proxy answers.
+func (c *Client) Ping(ctx context.Context) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.url("/v1/"), nil)
+	if err != nil {
+		return err
+	}
+	_, _, err = c.do(req, http.StatusOK)
+	return err
+}
+
+// Put implements signaling.Transport.
+func (c *Client) Put(ctx context.Context, it signaling.Item) error {
+	body, _ := json.Marshal(toWire(it))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url("/v1/put"), bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if _, _, err := c.do(req, http.StatusNoContent); err != nil {
+		return fmt.Errorf("%w: %v", signaling.ErrNotStored, err)
+	}
+	return nil
+}
+
+// Get implements signaling.Transport. The item is checked here too.
+func (c *Client) Get(ctx context.Context, key [32]byte, salt []byte) (signaling.Item, error) {
+	u := c.url("/v1/get?k=" + hex.EncodeToString(key[:]) + "&salt=" + hex.EncodeToString(salt))
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return signaling.Item{}, err
+	}
+	b, code, err := c.do(req, http.StatusOK)
+	if code == http.StatusNotFound {
+		return signaling.Item{}, signaling.ErrNotFound
+	}
+	if err != nil {
+		return signaling.Item{}, err
+	}
+	it, err := decodeItem(b)
+	if err != nil || it.Key != key || !bytes.Equal(it.Salt, salt) {
+		return signaling.Item{}, fmt.Errorf("proxy %s: a bad item for the get", c.addr.HostPort)
+	}
+	return it, nil
+}
+
+// Subscribe implements signaling.Listener: a listen stream, open while
+// the subscription has targets and reopened when they change.
+func (c *Client) Subscribe() signaling.Subscription {
+	s := &clientSub{c: c, updates: make(chan signaling.Item, 64), wake: make(chan struct{}, 1), done: make(chan struct{})}
+	c.wg.Add(1)
+	go s.run()
+	return s
+}
+
+// clientSub is a Client's subscription.
+type clientSub struct {
+	c       *Client
+	updates chan signaling.Item
+	wake    chan struct{}
+	done    chan struct{}
+	once    sync.Once
+
+	mu        sync.Mutex
+	targets   [][20]byte
+	gen       int                // bumped when targets change
+	listening map[[20]byte]bool  // as the proxy last said, for the live stream
+	seen      map[[20]byte]int64 // highest seq delivered
+}
+
+func (s *clientSub) Set(targets [][20]byte) {
+	ts := slices.Clone(targets)
+	slices.SortFunc(ts, func(a, b [20]byte) int { return bytes.Compare(a[:], b[:]) })
+	ts = slices.Compact(ts)
+	s.mu.Lock()
+	if slices.Equal(ts, s.targets) {
+		s.mu.Unlock()
+		return
+	}
+	s.targets = ts
+	s.gen++
+	s.mu.Unlock()
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (s *clientSub) Listening(target [20]byte) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.listening[target]
+}
+
+func (s *clientSub) Updates() <-chan signaling.Item { return s.updates }
+
+func (s *clientSub) Close() {
+	s.once.Do(func() { close(s.done) })
+}
+
+// run keeps a stream open for the current targets.
+func (s *clientSub) run() {
+	defer s.c.wg.Done()
+	backoff := time.Duration(0)
+	for {
+		s.mu.Lock()
+		targets, gen := s.targets, s.gen
+		s.mu.Unlock()
+		if len(targets) == 0 {
+			select {
+			case <-s.done:
+				return
+			case <-s.c.ctx.Done():
+				return
+			case <-s.wake:
+				continue
+			}
+		}
+		start := time.Now()
+		err := s.stream(targets, gen)
+		s.mu.Lock()
+		s.listening = nil
+		changed := s.gen != gen
+		s.mu.Unlock()
+		select {
+		case <-s.done:
+			return
+		case <-s.c.ctx.Done():
+			return
+		default:
+		}
+		if changed {
+			backoff = 0
+			continue
+		}
+		if time.Since(start) > time.Minute {
+			backoff = 0
+		}
+		backoff = min(max(2*backoff, 500*time.Millisecond), 30*time.Second)
+		var ra *retryError
+		if errors.As(err, &ra) && ra.after > backoff {
+			backoff = ra.after
+		}
+		s.c.log.Debug("proxy listen stream ended", "proxy", s.c.addr.HostPort, "err", err, "retry", backoff)
+		t := time.NewTimer(backoff)
+		select {
+		case <-s.done:
+			t.Stop()
+			return
+		case <-s.c.ctx.Done():
+			t.Stop()
+			return
+		case <-s.wake:
+			t.Stop()
+		case <-t.C:
+		}
+	}
+}
+
+type retryError struct {
+	after time.Duration
+	err   error
+}
+
+func (e *retryError) Error() string { return e.err.Error() }
+
+// stream runs one listen stream until it fails, the targets change or the
+// subscription ends.
+func (s *clientSub) stream(targets [][20]byte, gen int) error {
+	ctx, cancel := context.WithCancel(s.c.ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-s.done:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	body, _ := json.Marshal(listenRequest{Targets: encodeTargets(targets)})
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.c.url("/v1/listen"), bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	s.c.requests.Add(1)
+	resp, err := s.c.hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+		return &retryError{retryAfter(resp.Header), fmt.Errorf("%s: %s", resp.Status, bytes.TrimSpace(b))}
+	}
+	want := make(map[[20]byte]bool, len(targets))
+	for _, t := range targets {
+		want[t] = true
+	}
+	// Stop when the targets change: a new stream replaces this one.
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-s.wake:
+				s.mu.Lock()
+				changed := s.gen != gen
+				s.mu.Unlock()
+				if changed {
+					cancel()
+					return
+				}
+			}
+		}
+	}()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 0, 1024), maxLine)
+	for sc.Scan() {
+		line, err := parseLine(sc.Bytes(), want)
+		if err != nil {
+			return fmt.Errorf("proxy %s: %w", s.c.addr.HostPort, err)
+		}
+		if line.listening != nil {
+			s.mu.Lock()
+			if s.gen == gen {
+				s.listening = line.listening
+			}
+			s.mu.Unlock()
+		}
+		if it := line.item; it != nil {
+			s.deliver(*it)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return err
+	}
+	return io.ErrUnexpectedEOF
+}
+
+// deliver hands an item on unless one with its seq or a higher one was.
+func (s *clientSub) deliver(it signaling.Item) {
+	t := it.Target()
+	s.mu.Lock()
+	if s.seen == nil {
+		s.seen = make(map[[20]byte]int64)
+	}
+	if seq, ok := s.seen[t]; ok && it.Seq <= seq {
+		s.mu.Unlock()
+		return
+	}
+	if len(s.seen) > 4*len(s.targets)+64 {
+		clear(s.seen)
+	}
+	s.seen[t] = it.Seq
+	s.mu.Unlock()
+	select {
+	case s.updates <- it:
+	default: // missed: the target is still polled slowly
+	}
+}
+
+// parsedLine is a checked line of a listen stream.
+type parsedLine struct {
+	listening map[[20]byte]bool
+	item      *signaling.Item
+}
+
+// parseLine reads a stream line; targets and items must be among want.
+func parseLine(b []byte, want map[[20]byte]bool) (parsedLine, error) {
+	var l streamLine
+	if err := json.Unmarshal(b, &l); err != nil {
+		return parsedLine{}, fmt.Errorf("bad stream line: %v", err)
+	}
+	var out parsedLine
+	if l.Listening != nil {
+		ts, err := decodeTargets(*l.Listening, len(want))
+		if err != nil {
+			return parsedLine{}, fmt.Errorf("bad listening line: %v", err)
+		}
+		out.listening = make(map[[20]byte]bool, len(ts))
+		for _, t := range ts {
+			if !want[t] {
+				return parsedLine{}, errors.New("listening to a target not asked for")
+			}
+			out.listening[t] = true
+		}
+	}
+	if l.Item != nil {
+		it, err := l.Item.item()
+		if err != nil {
+			return parsedLine{}, err
+		}
+		if !want[it.Target()] {
+			return parsedLine{}, errors.New("an item at a target not asked for")
+		}
+		out.item = &it
+	}
+	return out, nil
+}
+
+// meteredConn counts the bytes of a connection.
+type meteredConn struct {
+	net.Conn
+	sent, received *atomic.Int64
+}
+
+func (c *meteredConn) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	c.received.Add(int64(n))
+	return n, err
+}
+
+func (c *meteredConn) Write(b []byte) (int, error) {
+	n, err := c.Conn.Write(b)
+	c.sent.Add(int64(n))
+	return n, err
+}
