@@ -34,6 +34,13 @@ type Config struct {
 	// Default: false; the DHT node is read-only only behind a NAT
 	// (dht.ReadOnlyBehindNAT).
 	ShortLived bool
+	// Proxies are signaling proxies (peerdrop-proxy://HOST:PORT#PIN or
+	// https://HOST:PORT; "peerdrop dht-node --proxy" runs one) that carry
+	// signaling over TLS beside the DHT: puts go to both, gets race both,
+	// and a device on a network that blocks UDP works through a proxy
+	// alone (package signaling/proxy). Connections use ICE.DialContext.
+	// Default: none.
+	Proxies []string
 	// Transport, if set, carries signaling instead of a DHT node of this
 	// Node's own (one DHT shared by several nodes of a process, or a
 	// signaling.MemoryTransport in tests). Bootstrap, Global, LAN and

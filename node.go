@@ -17,6 +17,7 @@ import (
 	"github.com/peerdrop/peerdrop/portmap"
 	"github.com/peerdrop/peerdrop/signaling"
 	"github.com/peerdrop/peerdrop/signaling/dht"
+	"github.com/peerdrop/peerdrop/signaling/proxy"
 	"github.com/peerdrop/peerdrop/transfer"
 )
 
@@ -86,6 +87,8 @@ type Node struct {
 	acct     *identity.Account
 	dev      *identity.Device
 	dht      *dht.Node // nil with Config.Transport
+	proxies  []*proxy.Client
+	multi    *signaling.Multi // the DHT (or Config.Transport) and the proxies, when there are proxies
 	tr       signaling.Transport
 	sig      *signaling.Signaler
 	keeper   *signaling.Keeper
@@ -108,6 +111,7 @@ type Node struct {
 	kick     chan struct{}          // refresh contacts now
 	lists    signaling.Subscription // contacts' device-list targets; nil if the transport cannot listen
 	ready    chan struct{}          // closed once the DHT is bootstrapped
+	proxied  chan struct{}          // closed once a signaling proxy answered
 
 	contactsMu sync.Mutex // orders key store writes with reloads
 	mu         sync.Mutex
@@ -178,7 +182,7 @@ func open(c Config, st *identity.Store, acct *identity.Account, dev *identity.De
 	}
 	n := &Node{cfg: c, log: c.Logger, store: st, acct: acct, dev: dev, records: recs,
 		offers: make(chan *IncomingTransfer, 64), incoming: make(chan struct{}, c.MaxIncoming),
-		kick: make(chan struct{}, 1), ready: make(chan struct{}),
+		kick: make(chan struct{}, 1), ready: make(chan struct{}), proxied: make(chan struct{}),
 		contacts: make(map[identity.AccountID]identity.Contact), watched: make(map[identity.AccountID][]identity.DeviceID),
 		inflight: make(map[transfer.ID]*IncomingTransfer)}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
@@ -217,6 +221,9 @@ func (n *Node) start() error {
 	} else {
 		close(n.ready)
 	}
+	if err := n.startProxies(); err != nil {
+		return err
+	}
 	if n.cfg.PortMapping && n.cfg.ICE.PortMapper == nil {
 		n.portmap = portmap.New(&portmap.Config{Logger: n.log.With("layer", "portmap")})
 		n.cfg.ICE.PortMapper = n.portmap
@@ -251,7 +258,8 @@ func (n *Node) start() error {
 // bootstrap joins the DHT and closes n.ready when the routing table is
 // worth using: when the bootstrap traversal ended, or after 10s of trying
 // (unreachable bootstrap nodes), or, with LAN discovery and nothing else,
-// once a first node was found (at most 3s). Until then the device list is
+// once a first node was found (at most 3s), or when a signaling proxy
+// answered (a network that blocks UDP must not wait for the DHT). Until then the device list is
 // not published and lookups wait, rather than fail on an empty table.
 func (n *Node) bootstrap() {
 	defer n.wg.Done()
@@ -270,6 +278,7 @@ func (n *Node) bootstrap() {
 	select {
 	case <-booted:
 	case <-bound.C:
+	case <-n.proxied:
 	case <-n.ctx.Done():
 	}
 	if n.cfg.LAN && len(n.cfg.Bootstrap) == 0 && !n.cfg.Global {
@@ -347,6 +356,12 @@ func (n *Node) stop() {
 	if n.portmap != nil {
 		n.portmap.Close()
 	}
+	if n.multi != nil {
+		n.multi.Close()
+	}
+	for _, p := range n.proxies {
+		p.Close()
+	}
 	if n.dht != nil {
 		n.dht.Close()
 	}
@@ -418,6 +433,8 @@ func (n *Node) SetPollBudget(budget float64) { n.sig.SetPollBudget(budget) }
 type Stats struct {
 	Signaling signaling.Stats
 	DHT       dht.Stats // zero with Config.Transport
+	// Proxies are the signaling proxies' traffic, in Config.Proxies order.
+	Proxies []proxy.ClientStats
 	// RefusedRequests are requests refused without asking the application
 	// (busy, unknown or not allowed re-asks, closing).
 	RefusedRequests int64
@@ -426,6 +443,9 @@ type Stats struct {
 // Stats returns the Node's counters.
 func (n *Node) Stats() Stats {
 	s := Stats{Signaling: n.sig.Stats(), RefusedRequests: n.refused.Load()}
+	for _, p := range n.proxies {
+		s.Proxies = append(s.Proxies, p.Stats())
+	}
 	if n.dht != nil {
 		s.DHT = n.dht.Stats()
 	}

@@ -29,6 +29,14 @@ type Config struct {
 	// connections (TCP). Default: every address, any port.
 	Listen string
 
+	// Proxy lists signaling proxies, "peerdrop-proxy://HOST:PORT#PIN,..."
+	// or "https://HOST:PORT" ("peerdrop dht-node --proxy" prints the
+	// address): signaling over TLS beside the DHT, for networks that block
+	// UDP. In the background the proxy's one TLS connection replaces the
+	// DHT's polling (see the package documentation for the trade).
+	// Default: none.
+	Proxy string
+
 	// StunURL lists STUN servers, "stun:HOST:PORT,...": they tell this
 	// device its public address, for direct connections between two NATs
 	// (TCP simultaneous open). Default: none.

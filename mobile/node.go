@@ -17,6 +17,7 @@ import (
 	"github.com/peerdrop/peerdrop/identity"
 	"github.com/peerdrop/peerdrop/internal/netopt"
 	"github.com/peerdrop/peerdrop/multidevice"
+	"github.com/peerdrop/peerdrop/signaling/proxy"
 	"github.com/peerdrop/peerdrop/transfer"
 )
 
@@ -170,6 +171,12 @@ func (n *Node) nodeConfig() (*peerdrop.Config, error) {
 	}
 	if pc.ICE.Servers, err = netopt.Servers(c.StunURL, c.TurnURL, c.TurnUser, c.TurnPass); err != nil {
 		return nil, err
+	}
+	for _, p := range netopt.List(c.Proxy) {
+		if _, err := proxy.ParseAddr(p); err != nil {
+			return nil, err
+		}
+		pc.Proxies = append(pc.Proxies, p)
 	}
 	if c.AutoAcceptMaxBytes > 0 {
 		pc.AutoAccept = peerdrop.AcceptUpTo(c.AutoAcceptMaxBytes, netopt.List(c.AutoAcceptTypes)...)

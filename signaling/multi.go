@@ -23,6 +23,9 @@ type Reacher interface {
 	Reachable() bool
 }
 
+// errNoRoute is the error of a get that no route answered.
+var errNoRoute = errors.New("signaling: no route answered")
+
 // getGrace is how long a Multi get waits, after a first route found the
 // item, for the others to report a higher seq.
 const getGrace = 30 * time.Millisecond
@@ -55,19 +58,25 @@ func (m *Multi) Close() error {
 	return nil
 }
 
-// live returns the routes to use now: those that reach someone, or all.
-func (m *Multi) live() []Route {
+// live returns the routes to use now: those that reach someone, or all;
+// and the errors of those left out, for an operation that fails.
+func (m *Multi) live() ([]Route, []routeErr) {
 	var out []Route
+	var skipped []routeErr
 	for _, r := range m.routes {
 		if re, ok := r.Transport.(Reacher); !ok || re.Reachable() {
 			out = append(out, r)
+		} else {
+			skipped = append(skipped, routeErr{r.Name, errUnreachable})
 		}
 	}
 	if len(out) == 0 {
-		return m.routes
+		return m.routes, nil
 	}
-	return out
+	return out, skipped
 }
+
+var errUnreachable = errors.New("reaches no node (is UDP blocked?)")
 
 // routeErr is one route's failure.
 type routeErr struct {
@@ -97,7 +106,7 @@ func (e *multiError) Unwrap() []error { return e.errs }
 
 // Put implements Transport.
 func (m *Multi) Put(ctx context.Context, it Item) error {
-	routes := m.live()
+	routes, skipped := m.live()
 	type result struct {
 		i   int
 		err error
@@ -130,12 +139,12 @@ func (m *Multi) Put(ctx context.Context, it Item) error {
 			return ctx.Err()
 		}
 	}
-	return joinErrs(ErrNotStored, errs)
+	return joinErrs(ErrNotStored, append(skipped, errs...))
 }
 
 // Get implements Transport.
 func (m *Multi) Get(ctx context.Context, key [32]byte, salt []byte) (Item, error) {
-	routes := m.live()
+	routes, skipped := m.live()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	type result struct {
@@ -186,7 +195,7 @@ func (m *Multi) Get(ctx context.Context, key [32]byte, salt []byte) (Item, error
 		return best, nil
 	}
 	if len(errs) == len(routes) {
-		return Item{}, joinErrs(errors.New("signaling: no route answered"), errs)
+		return Item{}, joinErrs(errNoRoute, append(skipped, errs...))
 	}
 	return Item{}, ErrNotFound
 }

@@ -71,6 +71,13 @@ func TestMulti(t *testing.T) {
 		t.Fatalf("get of nothing: %v", err)
 	}
 
+	// A route that reaches no one is named too when the others fail.
+	half := NewMulti(Route{"dht", failing{err: errors.New("unused")}}, Route{"proxy p:443", slowRoute{failing{err: errors.New("refused")}}})
+	defer half.Close()
+	if err := half.Put(ctx, it1); err == nil || !strings.Contains(err.Error(), "dht: reaches no node") || !strings.Contains(err.Error(), "proxy p:443: refused") {
+		t.Fatalf("put: %v", err)
+	}
+
 	bad := NewMulti(Route{"dht", failing{err: errors.New("no nodes known")}}, Route{"proxy example.org:443", failing{err: errors.New("connection refused")}})
 	defer bad.Close()
 	err = bad.Put(ctx, it1)

@@ -49,6 +49,7 @@ type options struct {
 	turn      string
 	turnUser  string
 	turnPass  string
+	proxy     string
 	listen    string
 	lan       bool
 	global    bool
@@ -73,7 +74,7 @@ func (l *levelValue) Set(s string) error {
 
 // globalKeys are the options that also come from PEERDROP_* variables and
 // the config file.
-var globalKeys = []string{"bootstrap", "stun", "turn", "turn-user", "turn-pass", "listen", "lan", "global", "portmap", "json", "log-level"}
+var globalKeys = []string{"bootstrap", "proxy", "stun", "turn", "turn-user", "turn-pass", "listen", "lan", "global", "portmap", "json", "log-level"}
 
 // configFile is the config file's name in the home.
 const configFile = "config"
@@ -121,6 +122,7 @@ received the file), 6 unknown contact/device/transfer, 7 not initialized,
 	pf := root.PersistentFlags()
 	pf.StringVar(&a.home, "home", "", "home directory: keys, contacts, history, config (default ~/.peerdrop)")
 	pf.StringVar(&a.opt.bootstrap, "bootstrap", "", "DHT nodes to start from, `HOST:PORT,...` (peerdrop dht-node runs one)")
+	pf.StringVar(&a.opt.proxy, "proxy", "", "signaling proxies, for networks that block UDP, `URL,...` (peerdrop-proxy://HOST:PORT#PIN as printed by dht-node --proxy, or https://HOST:PORT)")
 	pf.StringVar(&a.opt.stun, "stun", "", "STUN server(s) that tell this device its public address, for direct connections between two NATs, `URL,...` (stun:HOST:PORT)")
 	pf.StringVar(&a.opt.turn, "turn", "", "TURN server(s) for relayed connections, `URL,...` (turn:HOST:PORT?transport=tcp)")
 	pf.StringVar(&a.opt.turnUser, "turn-user", "", "TURN user name")
@@ -182,8 +184,8 @@ func (a *app) setup(cmd *cobra.Command) error {
 	a.name = conf["name"]
 	for _, key := range globalKeys {
 		f := flags.Lookup(key)
-		if f == nil || f.Changed {
-			continue
+		if f == nil || f.Changed || cmd.LocalNonPersistentFlags().Lookup(key) != nil {
+			continue // dht-node's own --proxy is what it serves, not a global option
 		}
 		env := "PEERDROP_" + strings.ToUpper(strings.ReplaceAll(key, "-", "_"))
 		v, ok := os.LookupEnv(env)

@@ -6,6 +6,7 @@ import (
 
 	"github.com/peerdrop/peerdrop"
 	"github.com/peerdrop/peerdrop/internal/netopt"
+	"github.com/peerdrop/peerdrop/signaling/proxy"
 )
 
 // nodeConfig turns the global options into a Node configuration.
@@ -27,8 +28,14 @@ func (a *app) nodeConfig() (*peerdrop.Config, error) {
 	if cfg.ICE.Servers, err = netopt.Servers(a.opt.stun, a.opt.turn, a.opt.turnUser, a.opt.turnPass); err != nil {
 		return nil, optErr(err, "")
 	}
-	if len(boot) == 0 && !a.opt.lan && !a.opt.global {
-		a.log.Warn("no DHT to join: give --bootstrap HOST:PORT, --lan or --global, or peers will not find this device")
+	for _, p := range netopt.List(a.opt.proxy) {
+		if _, err := proxy.ParseAddr(p); err != nil {
+			return nil, usageErr("--proxy: %v", err)
+		}
+		cfg.Proxies = append(cfg.Proxies, p)
+	}
+	if len(boot) == 0 && !a.opt.lan && !a.opt.global && len(cfg.Proxies) == 0 {
+		a.log.Warn("no DHT to join: give --bootstrap HOST:PORT, --lan, --global or --proxy URL, or peers will not find this device")
 	}
 	return cfg, nil
 }

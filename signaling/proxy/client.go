@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -138,7 +139,7 @@ func (c *Client) do(req *http.Request, want int) ([]byte, int, error) {
 	c.requests.Add(1)
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, plainErr(err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
@@ -149,6 +150,16 @@ func (c *Client) do(req *http.Request, want int) ([]byte, int, error) {
 		return b, resp.StatusCode, fmt.Errorf("%s: %s", resp.Status, bytes.TrimSpace(b))
 	}
 	return b, resp.StatusCode, nil
+}
+
+// plainErr drops the method and URL that net/http puts in front of an
+// error: the route's name says which proxy it was.
+func plainErr(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
 }
 
 // Ping checks that the proxy answers.
@@ -337,7 +348,7 @@ func (s *clientSub) stream(targets [][20]byte, gen int) error {
 	s.c.requests.Add(1)
 	resp, err := s.c.hc.Do(req)
 	if err != nil {
-		return err
+		return plainErr(err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
