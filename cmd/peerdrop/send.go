@@ -96,15 +96,19 @@ func (a *app) sendOne(n *peerdrop.Node, disp *display, ct identity.Contact, path
 		if a.ctx.Err() != nil {
 			return errInterrupted
 		}
-		if st := n.Stats().DHT; st.GoodNodes == 0 && (errors.Is(err, signaling.ErrNotFound) || errors.Is(err, context.DeadlineExceeded)) {
-			hint := fmt.Sprintf("is UDP blocked on this network? peerdrop's signaling needs UDP to a DHT node (bootstrap: %s; or --lan, --global)", a.opt.bootstrap)
+		if st := n.Stats().DHT; st.GoodNodes == 0 && a.opt.proxy == "" && (errors.Is(err, signaling.ErrNotFound) || errors.Is(err, context.DeadlineExceeded)) {
+			hint := fmt.Sprintf("is UDP blocked on this network? peerdrop's signaling needs UDP to a DHT node (bootstrap: %s; or --lan, --global), or a signaling proxy over TLS (--proxy)", a.opt.bootstrap)
 			if a.opt.bootstrap == "" && !a.opt.lan && !a.opt.global {
 				hint = "no DHT node is configured: give --bootstrap HOST:PORT (peerdrop dht-node runs one), --lan or --global, or set one in the config file"
 			}
 			return withHint(exitFailed, fmt.Errorf("%s: this device reached no DHT node, so it cannot look up %s's devices", path, ct.Name), hint)
 		}
 		if errors.Is(err, signaling.ErrNotFound) || errors.Is(err, context.DeadlineExceeded) {
-			return withHint(exitFailed, fmt.Errorf("%s: no device of %s found in the DHT within %v", path, ct.Name, find),
+			where := "in the DHT"
+			if a.opt.proxy != "" {
+				where = "in the DHT or through the proxy"
+			}
+			return withHint(exitFailed, fmt.Errorf("%s: no device of %s found %s within %v", path, ct.Name, where, find),
 				fmt.Sprintf("has %s run peerdrop (recv) since adding you, with a DHT node you both reach (--bootstrap, --lan)?", ct.Name))
 		}
 		return err
