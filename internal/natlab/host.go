@@ -22,8 +22,11 @@ type Host struct {
 	Addr   netip.Addr
 	Home   string
 	Shaper *Shaper // the access link's shaper; nil if not shaped
-	// TURN adds the lab's TURN server to this host's commands.
-	TURN bool
+	// TURN adds the lab's TURN server to this host's commands: over TCP
+	// (port 3478), or over TLS on port 443 with TURNTLS.
+	TURN, TURNTLS bool
+	// Proxy adds the lab's signaling proxy (--proxy).
+	Proxy bool
 	// NoSTUN leaves out the lab's STUN server (coturn on the server host),
 	// which every host is otherwise given, as a public one would be.
 	NoSTUN bool
@@ -90,7 +93,14 @@ func (h *Host) argv(args ...string) []string {
 	}
 	if h.TURN {
 		t := h.lab.TURN
-		out = append(out, "--turn", t.TURNURL(), "--turn-user", t.User, "--turn-pass", t.Password)
+		url := t.TURNURL()
+		if h.TURNTLS {
+			url = t.TURNSURL()
+		}
+		out = append(out, "--turn", url, "--turn-user", t.User, "--turn-pass", t.Password)
+	}
+	if h.Proxy {
+		out = append(out, "--proxy", h.lab.ProxyAddr)
 	}
 	out = append(out, h.Extra...)
 	return append(out, args...)
@@ -102,16 +112,22 @@ func (l *Lab) bootstrap() string {
 	return strings.Join(l.DHTAddr, ",")
 }
 
+// env is a host's environment: clean, trusting the lab's CA (as a real
+// host trusts the public CAs, for turns: servers).
+func (h *Host) env() []string {
+	return CleanEnv(h.lab.t.TempDir(), "SSL_CERT_FILE="+h.lab.PKI.CAFile)
+}
+
 // Start runs a peerdrop command on the host in the background.
 func (h *Host) Start(stdin string, args ...string) *Proc {
-	return StartProc(h.lab.t, CleanEnv(h.lab.t.TempDir()), stdin, h.argv(args...)...)
+	return StartProc(h.lab.t, h.env(), stdin, h.argv(args...)...)
 }
 
 // Run runs a peerdrop command on the host to its end.
 func (h *Host) Run(args ...string) (stdout, stderr string, code int) {
 	h.lab.t.Helper()
 	cmd := exec.Command("ip", h.argv(args...)[1:]...)
-	cmd.Env = CleanEnv(h.lab.t.TempDir())
+	cmd.Env = h.env()
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()

@@ -39,18 +39,26 @@ var NATs = []NAT{Open, FullCone, PortRestricted, Symmetric, UDPBlocked, ResetRes
 
 // ServerIP is the server host's public address; ServerAltIP its second,
 // for STUN's RFC 5780 behaviour tests (miniupnpd's ext_perform_stun).
+// ProxyIP is the server's third address: the signaling proxy of the
+// first dht-node listens on ProxyIP:443 (coturn's TLS listener has port
+// 443 of the other two).
 var (
 	ServerIP    = netip.MustParseAddr("203.0.113.10")
 	ServerAltIP = netip.MustParseAddr("203.0.113.11")
+	ProxyIP     = netip.MustParseAddr("203.0.113.12")
 )
 
 // Lab is one small internet.
 type Lab struct {
 	t        testing.TB
-	Bin      string    // the peerdrop binary hosts run
-	Internet *netns.NS // the public segment's bridge
-	Server   *netns.NS // 203.0.113.10: coturn and the DHT nodes
-	TURN     *turnserver.Server
+	Bin      string             // the peerdrop binary hosts run
+	Internet *netns.NS          // the public segment's bridge
+	Server   *netns.NS          // 203.0.113.10: coturn and the DHT nodes
+	TURN     *turnserver.Server // STUN and TURN over TCP on 3478, TURN over TLS on 443
+	PKI      labPKI             // the CA every host trusts, and the server's certificate
+	// ProxyAddr is the signaling proxy's address (peerdrop-proxy://…#pin),
+	// served by the first dht-node.
+	ProxyAddr string
 
 	mu      sync.Mutex
 	sites   int
@@ -73,9 +81,12 @@ func New(t testing.TB, bin string, dhtNodes int) *Lab {
 	l.Server = netns.New(t)
 	l.attachPublic(l.Server, "eth0", ServerIP)
 	l.Server.IP(t, "addr", "add", ServerAltIP.String()+"/24", "dev", "eth0")
+	l.Server.IP(t, "addr", "add", ProxyIP.String()+"/24", "dev", "eth0")
+	l.PKI = newLabPKI(t, ServerIP, ServerAltIP, ProxyIP)
 	l.TURN = turnserver.StartWith(t, turnserver.Options{
 		Exec: []string{"ip", "netns", "exec", l.Server.Name},
 		IP:   ServerIP, AltIP: ServerAltIP, Port: 3478,
+		TLSPort: 443, CertFile: l.PKI.CertFile, KeyFile: l.PKI.KeyFile,
 		Dial: func(ctx context.Context, network, addr string) (net.Conn, error) {
 			return l.Server.Dial(ctx, network, addr)
 		},
@@ -124,9 +135,17 @@ func (l *Lab) StartDHTNode() *Proc {
 	args := []string{"--home", l.t.TempDir(), "--json", "--listen", addr, "dht-node", "--stats", "0"}
 	if len(boot) > 0 {
 		args = append(args, "--bootstrap", strings.Join(boot, ","))
+	} else {
+		args = append(args, "--proxy", netip.AddrPortFrom(ProxyIP, 443).String())
 	}
 	p := l.start(l.Server, "dht", args...)
 	p.Next(10*time.Second, "listening", nil)
+	if len(boot) == 0 {
+		ev := p.Next(10*time.Second, "proxy", nil)
+		l.mu.Lock()
+		l.ProxyAddr, _ = ev["addr"].(string)
+		l.mu.Unlock()
+	}
 	l.mu.Lock()
 	l.dhts = append(l.dhts, p)
 	l.DHTAddr = append(l.DHTAddr, addr)

@@ -20,6 +20,9 @@ type pair struct {
 	Same bool
 	TURN bool
 	UPnP bool // B's router maps ports (miniupnpd) and Bob runs with --portmap
+	// Proxy gives both hosts the lab's signaling proxy (--proxy); with
+	// TURN, a UDP-blocked host reaches TURN over TLS on port 443.
+	Proxy bool
 	// Delay is added to every frame, each way, on both access links.
 	Delay time.Duration
 }
@@ -31,6 +34,9 @@ func (p pair) String() string {
 	}
 	if p.UPnP {
 		s += "+upnp"
+	}
+	if p.Proxy {
+		s += "+proxy"
 	}
 	if p.TURN {
 		s += "+turn"
@@ -52,9 +58,19 @@ func (p pair) String() string {
 // accepts a connection to its mapped listener port from anyone, so the
 // other side's dial may win over simultaneous open ("mapped"): either
 // counts. The DHT signaling is UDP: a UDP-blocked site cannot reach it,
-// so nothing works there and the error must say so.
+// so nothing works there and the error must say so, unless the hosts have
+// the signaling proxy (TLS over TCP): then a UDP-blocked site is a
+// port-restricted NAT for TCP like any other.
 func (p pair) expect() (ok bool, links []string) {
 	restrictive := func(n NAT) bool { return n == PortRestricted || n == ResetRestricted || n == Symmetric }
+	if p.Proxy {
+		if p.A == UDPBlocked {
+			p.A = PortRestricted
+		}
+		if p.B == UDPBlocked {
+			p.B = PortRestricted
+		}
+	}
 	switch {
 	case p.A == UDPBlocked || p.B == UDPBlocked:
 		return false, nil
@@ -114,6 +130,8 @@ func runPair(t testing.TB, l *Lab, p pair) outcome {
 		bob.Extra = append(bob.Extra, "--portmap", "--log-level", "debug")
 	}
 	alice.TURN, bob.TURN = p.TURN, p.TURN
+	alice.Proxy, bob.Proxy = p.Proxy, p.Proxy
+	alice.TURNTLS, bob.TURNTLS = p.Proxy && sa.NAT == UDPBlocked, p.Proxy && sb.NAT == UDPBlocked
 	Befriend(alice, bob, alice.Init(), bob.Init())
 	inbox := t.TempDir()
 	rx := bob.Start("", "recv", "--yes", "--dir", inbox)
@@ -166,14 +184,17 @@ func runPair(t testing.TB, l *Lab, p pair) outcome {
 	return o
 }
 
-// matrix is every pair of NAT types (each unordered pair once), with and
-// without TURN, and every type with both hosts behind the same router.
+// matrix is every pair of NAT types (each unordered pair once) with
+// nothing but STUN, and with everything (TURN and the signaling proxy);
+// the pairs with a UDP-blocked site also with the proxy alone; every type
+// with both hosts behind the same router; and port mapping.
 func matrix() []pair {
 	var ps []pair
 	for i, a := range NATs {
 		for _, b := range NATs[i:] {
-			for _, turn := range []bool{false, true} {
-				ps = append(ps, pair{A: a, B: b, TURN: turn})
+			ps = append(ps, pair{A: a, B: b}, pair{A: a, B: b, TURN: true, Proxy: true})
+			if a == UDPBlocked || b == UDPBlocked {
+				ps = append(ps, pair{A: a, B: b, Proxy: true})
 			}
 		}
 	}
@@ -193,21 +214,23 @@ func matrix() []pair {
 // ciMatrix is the subset .ci/run runs: one cell of each kind of outcome.
 func ciMatrix() []pair {
 	return []pair{
-		{A: PortRestricted, B: Open},                  // direct, inbound to the open host
-		{A: PortRestricted, B: PortRestricted},        // simultaneous open
-		{A: FullCone, B: Symmetric},                   // simultaneous open (or the cone's mapping)
-		{A: Symmetric, B: PortRestricted, TURN: true}, // relayed
-		{A: Symmetric, B: Symmetric},                  // no path, no TURN: a clean error
-		{A: Symmetric, B: Symmetric, UPnP: true},      // the receiver's router maps its port
-		{A: PortRestricted, B: ResetRestricted},       // simultaneous open despite resets
-		{A: Symmetric, B: Symmetric, Same: true},      // one LAN: direct
-		{A: UDPBlocked, B: Open, TURN: true},          // no DHT: a clean error
+		{A: PortRestricted, B: Open},                           // direct, inbound to the open host
+		{A: PortRestricted, B: PortRestricted},                 // simultaneous open
+		{A: FullCone, B: Symmetric},                            // simultaneous open (or the cone's mapping)
+		{A: Symmetric, B: PortRestricted, TURN: true},          // relayed
+		{A: Symmetric, B: Symmetric},                           // no path, no TURN: a clean error
+		{A: Symmetric, B: Symmetric, UPnP: true},               // the receiver's router maps its port
+		{A: PortRestricted, B: ResetRestricted},                // simultaneous open despite resets
+		{A: Symmetric, B: Symmetric, Same: true},               // one LAN: direct
+		{A: UDPBlocked, B: Open, TURN: true},                   // no DHT: a clean error
+		{A: UDPBlocked, B: PortRestricted, Proxy: true},        // signaling over TLS; simultaneous open
+		{A: Symmetric, B: UDPBlocked, TURN: true, Proxy: true}, // signaling over TLS; TURN over TLS
 	}
 }
 
 // TestMatrix sends a file across each pair of NAT types with the real CLI
 // and checks the outcome against expect. PEERDROP_NATLAB=full runs every
-// cell (53); otherwise a representative nine. PEERDROP_NATLAB_TABLE=FILE
+// cell (59); otherwise a representative eleven. PEERDROP_NATLAB_TABLE=FILE
 // writes the results as a markdown table.
 func TestMatrix(t *testing.T) {
 	needLab(t)
@@ -242,9 +265,9 @@ func TestMatrix(t *testing.T) {
 					t.Errorf("%v: exit %d after success", p, o.Exit)
 				case !wantOK && (o.Exit != 5 || o.Err == ""):
 					t.Errorf("%v: failure with exit %d and error %q; want exit 5 and a clear error", p, o.Exit, o.Err)
-				case !wantOK && (p.A == UDPBlocked) != strings.Contains(o.Err, "reached no DHT node"):
+				case !wantOK && (p.A == UDPBlocked && !p.Proxy) != strings.Contains(o.Err, "reached no DHT node"):
 					t.Errorf("%v: error %q does not say whether this device reached the DHT", p, o.Err)
-				case !wantOK && p.A != UDPBlocked && p.B != UDPBlocked && !strings.Contains(o.Err, "--turn"):
+				case !wantOK && (p.Proxy || p.A != UDPBlocked && p.B != UDPBlocked) && !strings.Contains(o.Err, "--turn"):
 					t.Errorf("%v: error %q does not suggest TURN", p, o.Err)
 				case !wantOK && o.Took > 2*time.Minute:
 					t.Errorf("%v: failing took %v: a hang, not an error", p, o.Took)
@@ -271,16 +294,22 @@ var linkNames = map[string]string{
 func table(rs []outcome) string {
 	sort.Slice(rs, func(i, j int) bool { return rs[i].pair.String() < rs[j].pair.String() })
 	var b strings.Builder
-	b.WriteString("| sender | receiver | TURN | result | path | first byte | throughput | time |\n")
-	b.WriteString("|--------|----------|------|--------|------|-----------|-----------|------|\n")
+	b.WriteString("| sender | receiver | TURN | proxy | result | path | first byte | throughput | time |\n")
+	b.WriteString("|--------|----------|------|-------|--------|------|-----------|-----------|------|\n")
 	for _, r := range rs {
 		recv := string(r.B)
 		if r.Same {
 			recv += " (same router)"
 		}
-		turn := "no"
+		turn, prox := "no", "no"
 		if r.TURN {
 			turn = "yes"
+			if r.Proxy && (r.A == UDPBlocked || r.B == UDPBlocked) {
+				turn = "yes (TLS for the UDP-blocked side)"
+			}
+		}
+		if r.Proxy {
+			prox = "yes"
 		}
 		if r.UPnP {
 			recv += ", UPnP"
@@ -297,7 +326,7 @@ func table(rs []outcome) string {
 				path = "no path without TURN"
 			}
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %.1fs |\n", r.A, recv, turn, res, path, fb, rate, r.Took.Seconds())
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %.1fs |\n", r.A, recv, turn, prox, res, path, fb, rate, r.Took.Seconds())
 	}
 	return b.String()
 }

@@ -26,10 +26,20 @@ type Server struct {
 	User     string
 	Password string
 	Realm    string
+	TLSPort  int // the turns: listener's port on Addr's IP; 0 if none
 
 	cmd  *exec.Cmd
 	log  *syncBuffer
 	done chan struct{}
+}
+
+// TURNSURL is the server's turns: URL (TURN over TLS); "" without a TLS
+// listener.
+func (s *Server) TURNSURL() string {
+	if s.TLSPort == 0 {
+		return ""
+	}
+	return "turns:" + netip.AddrPortFrom(s.Addr.Addr(), uint16(s.TLSPort)).String() + "?transport=tcp"
 }
 
 // TURNURL is the server's turn: URL over TCP.
@@ -64,6 +74,10 @@ type Options struct {
 	// answers RFC 5780 CHANGE-REQUESTs (from AltIP and from Port+1), which
 	// miniupnpd's ext_perform_stun needs. Default: none.
 	AltIP netip.Addr
+	// TLSPort, with CertFile and KeyFile (PEM), adds a TLS listener
+	// (turns:, RFC 7065) on IP:TLSPort. Default: none.
+	TLSPort           int
+	CertFile, KeyFile string
 	// Dial reaches the server to see that it listens (from inside its
 	// namespace, say). Default: a plain dialer.
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
@@ -114,8 +128,16 @@ func start(t testing.TB, bin string, opts Options) (*Server, error) {
 		log:      &syncBuffer{},
 		done:     make(chan struct{}),
 	}
+	tlsArgs := []string{"--no-tls"}
+	if opts.TLSPort != 0 {
+		s.TLSPort = opts.TLSPort
+		tlsArgs = []string{"--tls-listening-port=" + strconv.Itoa(opts.TLSPort), "--cert=" + opts.CertFile, "--pkey=" + opts.KeyFile}
+		if opts.AltIP.IsValid() {
+			tlsArgs = append(tlsArgs, "--alt-tls-listening-port="+strconv.Itoa(opts.TLSPort+1))
+		}
+	}
 	args := []string{
-		"-n", "--no-cli", "--no-tls", "--no-dtls",
+		"-n", "--no-cli", "--no-dtls",
 		"--listening-ip=" + ip.String(), "--relay-ip=" + relayIP.String(),
 		"--listening-port=" + strconv.Itoa(port),
 		"--min-port=" + strconv.Itoa(minPort), "--max-port=" + strconv.Itoa(minPort+999),
@@ -124,6 +146,7 @@ func start(t testing.TB, bin string, opts Options) (*Server, error) {
 		"--userdb=" + filepath.Join(dir, "turndb"), "--pidfile=" + filepath.Join(dir, "pid"),
 		"--log-file=stdout", "--simple-log", "--no-stdout-log",
 	}
+	args = append(args, tlsArgs...)
 	if ip.IsLoopback() || relayIP.IsLoopback() {
 		args = append(args, "--allow-loopback-peers")
 	}
