@@ -180,10 +180,23 @@ func (c *Client) Put(ctx context.Context, it signaling.Item) error {
 		return err
 	}
 	req.Header.Set("Content-Type", "application/json")
-	if _, _, err := c.do(req, http.StatusNoContent); err != nil {
-		return fmt.Errorf("%w: %v", signaling.ErrNotStored, err)
+	// A put over a rate is tried again after the proxy's Retry-After
+	// (at most a second; three tries): a lost answer costs a transfer.
+	for try := 1; ; try++ {
+		req.Body = io.NopCloser(bytes.NewReader(body))
+		_, code, err := c.do(req, http.StatusNoContent)
+		if err == nil {
+			return nil
+		}
+		if code != http.StatusTooManyRequests || try == 3 {
+			return fmt.Errorf("%w: %v", signaling.ErrNotStored, err)
+		}
+		select {
+		case <-time.After(time.Second):
+		case <-ctx.Done():
+			return fmt.Errorf("%w: %v", signaling.ErrNotStored, err)
+		}
 	}
-	return nil
 }
 
 // Get implements signaling.Transport. The item is checked here too.

@@ -38,12 +38,15 @@ type ServerConfig struct {
 	// distinct targets of all streams. Defaults: 4096, 32, 256, 65536.
 	MaxStreams, MaxStreamsPerIP, MaxTargets, MaxListened int
 	// RequestRate and RequestBurst bound one client's requests (puts,
-	// gets, listens). Defaults: 20/s, 200.
+	// gets, listens); a client is an IP address, which many devices behind
+	// one NAT share, and a device waiting for an answer polls it ten times
+	// a second. Defaults: 100/s, 500.
 	RequestRate  float64
 	RequestBurst int
 	// TargetPutRate and TargetPutBurst bound the puts at one target from
-	// all clients (a mailbox slot changes a few times per exchange).
-	// Defaults: 5/s, 20.
+	// all clients, each of which the DHT node forwards to K nodes (a
+	// mailbox slot changes a few times per exchange, and a pair may
+	// exchange several times a second). Defaults: 20/s, 60.
 	TargetPutRate  float64
 	TargetPutBurst int
 	// OpTimeout bounds one put or get on the Backend. Default: 15s.
@@ -80,13 +83,13 @@ func (c *ServerConfig) withDefaults() (ServerConfig, error) {
 	def(&out.MaxStreamsPerIP, 32)
 	def(&out.MaxTargets, 256)
 	def(&out.MaxListened, 1<<16)
-	def(&out.RequestBurst, 200)
-	def(&out.TargetPutBurst, 20)
+	def(&out.RequestBurst, 500)
+	def(&out.TargetPutBurst, 60)
 	if out.RequestRate <= 0 {
-		out.RequestRate = 20
+		out.RequestRate = 100
 	}
 	if out.TargetPutRate <= 0 {
-		out.TargetPutRate = 5
+		out.TargetPutRate = 20
 	}
 	if out.OpTimeout <= 0 {
 		out.OpTimeout = 15 * time.Second
