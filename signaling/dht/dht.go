@@ -95,6 +95,9 @@ type Config struct {
 type Stats struct {
 	Nodes, GoodNodes int
 	PacketsSent      int64
+	PacketsReceived  int64
+	BytesSent        int64 // UDP payloads (IP and UDP headers add 28 bytes a packet over IPv4)
+	BytesReceived    int64
 	PutsStored       int64 // puts accepted by at least one node
 	PutsFailed       int64
 	PutReplies       int64 // nodes that accepted a put, summed
@@ -384,8 +387,8 @@ func (d *Node) Stats() Stats {
 	st := d.srv.Stats()
 	s := Stats{
 		Nodes: st.Nodes, GoodNodes: st.GoodNodes,
-		PacketsSent: d.conn.sent.Load(),
-		PutsStored:  d.putsOK.Load(), PutsFailed: d.putsFailed.Load(), PutReplies: d.putReplies.Load(),
+		PacketsSent: d.conn.sent.Load(), PacketsReceived: d.conn.received.Load(), BytesSent: d.conn.sentBytes.Load(), BytesReceived: d.conn.receivedBytes.Load(),
+		PutsStored: d.putsOK.Load(), PutsFailed: d.putsFailed.Load(), PutReplies: d.putReplies.Load(),
 		Gets: d.gets.Load(), QueriesDropped: d.dropped.Load(), StoredItems: d.store.len(),
 		PingedBack: d.pingedBack.Load(), Maintenance: d.maintained.Load(),
 		Subscriptions: d.subs.count(), NotifiesSent: d.notifySent.Load(), Notified: d.notified.Load(),

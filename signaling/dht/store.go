@@ -11,18 +11,21 @@ import (
 // countingConn counts packets sent.
 type countingConn struct {
 	*net.UDPConn
-	sent atomic.Int64
-	ro   *readOnly // marks queries and replies "ro" while on (readonly.go)
+	sent, sentBytes, received, receivedBytes atomic.Int64
+	ro                                       *readOnly // marks queries and replies "ro" while on (readonly.go)
 }
 
 func (c *countingConn) WriteTo(b []byte, addr net.Addr) (int, error) {
 	c.sent.Add(1)
 	if c.ro != nil && c.ro.on() {
-		if _, err := c.UDPConn.WriteTo(markPacket(b), addr); err != nil {
+		m := markPacket(b)
+		c.sentBytes.Add(int64(len(m)))
+		if _, err := c.UDPConn.WriteTo(m, addr); err != nil {
 			return 0, err
 		}
 		return len(b), nil // the caller's packet was sent, with "ro" added
 	}
+	c.sentBytes.Add(int64(len(b)))
 	return c.UDPConn.WriteTo(b, addr)
 }
 
@@ -30,6 +33,10 @@ func (c *countingConn) WriteTo(b []byte, addr net.Addr) (int, error) {
 // second), which learns from them whether a NAT is in front of us.
 func (c *countingConn) ReadFrom(b []byte) (int, net.Addr, error) {
 	n, addr, err := c.UDPConn.ReadFrom(b)
+	if err == nil {
+		c.received.Add(1)
+		c.receivedBytes.Add(int64(n))
+	}
 	if err == nil && c.ro != nil && c.ro.mode == ReadOnlyBehindNAT {
 		if ua, ok := addr.(*net.UDPAddr); ok {
 			c.ro.sample(ua.AddrPort(), b[:n])
