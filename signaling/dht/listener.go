@@ -161,11 +161,13 @@ func (l *listener) deliver(it signaling.Item) bool {
 // listenLoop subscribes the listened targets at their storers every
 // listenEvery, and at once when the set changes.
 // A round that left targets without known storers (the poll that finds
-// them has not run yet) is tried again within a second.
+// them has not run yet) is tried again within a second, or, while the
+// routing table is empty, after 1, 2, 4, … up to listenEvery seconds.
 func (d *Node) listenLoop() {
 	defer d.wg.Done()
 	t := time.NewTimer(listenEvery)
 	defer t.Stop()
+	retry := time.Second
 	for {
 		select {
 		case <-d.ctx.Done():
@@ -175,7 +177,14 @@ func (d *Node) listenLoop() {
 		}
 		next := listenEvery
 		if d.subscribe() > 0 {
-			next = time.Second
+			// Storers not found: again soon, but a node that reaches no
+			// one (UDP blocked) backs off to listenEvery.
+			next = retry
+			if d.srv.NumNodes() == 0 {
+				retry = min(2*retry, listenEvery)
+			}
+		} else {
+			retry = time.Second
 		}
 		t.Reset(next)
 	}
