@@ -1,6 +1,7 @@
 package peerdrop
 
 import (
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -38,4 +39,30 @@ func TestContactStartsLater(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	t.Logf("Bob watches Alice's device %v after her node started", time.Since(start).Round(time.Millisecond))
+}
+
+// TestManyContacts: a device that starts after its ten contacts, on a
+// DHT that grew with them, sees every one's devices, and each sees it.
+// Their lists were first stored at the nodes closest to them when the DHT
+// was smaller; the keepers' early republishes (10 s, 40 s, …) store them
+// where a lookup now asks (before, the first contact's list stayed
+// unfound for the 30 s this allows).
+func TestManyContacts(t *testing.T) {
+	tn := newTestNet(t, 4)
+	var contacts []*testNode
+	for i := 0; i < 10; i++ {
+		contacts = append(contacts, tn.node(t, "contact-"+string(rune('a'+i)), nil))
+	}
+	dev := tn.node(t, "phone", nil)
+	for i, c := range contacts {
+		if _, err := dev.AddContact(c.Account(), fmt.Sprintf("c%d", i)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.AddContact(dev.Account(), "phone"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range contacts {
+		converge(t, []*testNode{dev}, []*testNode{c})
+	}
 }

@@ -143,12 +143,18 @@ func (k *Keeper) loop() {
 			return
 		}
 	}
-	retry := k.cfg.Retry
+	// A young DHT grows: nodes that join later may be closer to the list's
+	// target than the nodes it was first stored at, and a lookup that
+	// asks only the closest would miss it (a device with ten contacts
+	// that started after them did not find the first one's list for
+	// minutes). So the first republishes come early, after 10 s, 40 s,
+	// 160 s, 640 s, then every Interval.
+	retry, young := k.cfg.Retry, 10*time.Second
 	for {
 		ctx, cancel := context.WithTimeout(k.ctx, k.cfg.Timeout)
 		_, err := k.round(ctx, nil)
 		cancel()
-		wait := k.cfg.Interval
+		wait := min(young, k.cfg.Interval)
 		switch {
 		case errors.Is(err, ErrRevoked) || k.ctx.Err() != nil:
 			return
@@ -158,6 +164,7 @@ func (k *Keeper) loop() {
 			retry = min(2*retry, k.cfg.Interval)
 		default:
 			retry = k.cfg.Retry
+			young *= 4
 		}
 		t := time.NewTimer(wait)
 		select {
