@@ -403,6 +403,9 @@ func (n *Node) NetworkChanged() {
 		n.portmap.Rediscover()
 		n.mapListeners()
 	}
+	for _, p := range n.proxies {
+		p.Reconnect()
+	}
 	n.spawn(func() {
 		if n.dht != nil {
 			ctx, cancel := context.WithTimeout(n.ctx, 30*time.Second)

@@ -48,6 +48,7 @@ type ClientStats struct {
 type Client struct {
 	addr Addr
 	hc   *http.Client
+	rt   swapTransport
 	log  *slog.Logger
 
 	ctx    context.Context
@@ -55,6 +56,9 @@ type Client struct {
 	wg     sync.WaitGroup
 
 	requests, conns, sent, received atomic.Int64
+
+	mu   sync.Mutex
+	subs map[*clientSub]bool
 }
 
 // NewClient returns a Client of the proxy at addr (see ParseAddr). It
@@ -94,26 +98,43 @@ func NewClient(addr string, c *ClientConfig) (*Client, error) {
 	var protos http.Protocols
 	protos.SetHTTP1(true)
 	protos.SetHTTP2(true)
-	tr := &http.Transport{
-		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
-			conn, err := dial(ctx, network, a.HostPort)
-			if err != nil {
-				return nil, err
-			}
-			cl.conns.Add(1)
-			return &meteredConn{Conn: conn, sent: &cl.sent, received: &cl.received}, nil
-		},
-		TLSClientConfig:        tc,
-		TLSHandshakeTimeout:    10 * time.Second,
-		ResponseHeaderTimeout:  30 * time.Second,
-		IdleConnTimeout:        5 * time.Minute,
-		MaxResponseHeaderBytes: 8 << 10,
-		Protocols:              &protos,
-		HTTP2:                  &http.HTTP2Config{SendPingTimeout: 30 * time.Second, PingTimeout: 10 * time.Second},
+	newTransport := func() *http.Transport {
+		return &http.Transport{
+			DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+				conn, err := dial(ctx, network, a.HostPort)
+				if err != nil {
+					return nil, err
+				}
+				cl.conns.Add(1)
+				return &meteredConn{Conn: conn, sent: &cl.sent, received: &cl.received}, nil
+			},
+			TLSClientConfig:        tc,
+			TLSHandshakeTimeout:    10 * time.Second,
+			ResponseHeaderTimeout:  30 * time.Second,
+			IdleConnTimeout:        5 * time.Minute,
+			MaxResponseHeaderBytes: 8 << 10,
+			Protocols:              &protos,
+			HTTP2:                  &http.HTTP2Config{SendPingTimeout: 30 * time.Second, PingTimeout: 10 * time.Second},
+		}
 	}
-	cl.hc = &http.Client{Transport: tr}
+	cl.rt.newTransport = newTransport
+	cl.rt.cur.Store(newTransport())
+	cl.hc = &http.Client{Transport: &cl.rt}
 	return cl, nil
 }
+
+// swapTransport is an http.RoundTripper whose transport Reconnect
+// replaces.
+type swapTransport struct {
+	cur          atomic.Pointer[http.Transport]
+	newTransport func() *http.Transport
+}
+
+func (s *swapTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	return s.cur.Load().RoundTrip(r)
+}
+
+func (s *swapTransport) CloseIdleConnections() { s.cur.Load().CloseIdleConnections() }
 
 // Name is the proxy's address, for errors and logs.
 func (c *Client) Name() string { return "proxy " + c.addr.HostPort }
@@ -123,11 +144,38 @@ func (c *Client) Stats() ClientStats {
 	return ClientStats{Requests: c.requests.Load(), Conns: c.conns.Load(), BytesSent: c.sent.Load(), BytesReceived: c.received.Load()}
 }
 
+// Reconnect drops the Client's connection, after the device changed
+// networks: the next request dials again, and the listen streams reopen
+// at once (rather than after the dead connection's ping timeout).
+func (c *Client) Reconnect() {
+	c.mu.Lock()
+	subs := make([]*clientSub, 0, len(c.subs))
+	for s := range c.subs {
+		subs = append(subs, s)
+	}
+	c.mu.Unlock()
+	old := c.rt.cur.Swap(c.rt.newTransport())
+	for _, s := range subs {
+		s.restart()
+	}
+	// The old connection is idle once its streams and requests end.
+	old.CloseIdleConnections()
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		select {
+		case <-time.After(2 * time.Second):
+		case <-c.ctx.Done():
+		}
+		old.CloseIdleConnections()
+	}()
+}
+
 // Close ends the Client's streams and closes its connections.
 func (c *Client) Close() error {
 	c.cancel()
 	c.wg.Wait()
-	c.hc.CloseIdleConnections()
+	c.rt.CloseIdleConnections()
 	return nil
 }
 
@@ -224,6 +272,12 @@ func (c *Client) Get(ctx context.Context, key [32]byte, salt []byte) (signaling.
 // the subscription has targets and reopened when they change.
 func (c *Client) Subscribe() signaling.Subscription {
 	s := &clientSub{c: c, updates: make(chan signaling.Item, 64), wake: make(chan struct{}, 1), done: make(chan struct{})}
+	c.mu.Lock()
+	if c.subs == nil {
+		c.subs = make(map[*clientSub]bool)
+	}
+	c.subs[s] = true
+	c.mu.Unlock()
 	c.wg.Add(1)
 	go s.run()
 	return s
@@ -271,7 +325,23 @@ func (s *clientSub) Listening(target [20]byte) bool {
 func (s *clientSub) Updates() <-chan signaling.Item { return s.updates }
 
 func (s *clientSub) Close() {
-	s.once.Do(func() { close(s.done) })
+	s.once.Do(func() {
+		close(s.done)
+		s.c.mu.Lock()
+		delete(s.c.subs, s)
+		s.c.mu.Unlock()
+	})
+}
+
+// restart ends the current stream; run opens a new one at once.
+func (s *clientSub) restart() {
+	s.mu.Lock()
+	s.gen++
+	s.mu.Unlock()
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
 }
 
 // run keeps a stream open for the current targets.

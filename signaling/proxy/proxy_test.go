@@ -237,3 +237,30 @@ func rawPost(t testing.TB, cl *Client, path string, body []byte) int {
 	resp.Body.Close()
 	return resp.StatusCode
 }
+
+// TestReconnect: after Reconnect (a network change) the client dials a new
+// connection and its stream listens again.
+func TestReconnect(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	_, addr := testServer(t, &signaling.MemoryTransport{Notify: true}, nil)
+	a, b := testClient(t, addr, nil), testClient(t, addr, nil)
+	_, priv, _ := ed25519.GenerateKey(nil)
+	it := newItem(t, priv, "q0", 1, "x")
+	sub := b.Subscribe()
+	defer sub.Close()
+	sub.Set([][20]byte{it.Target()})
+	waitFor(t, 5*time.Second, "listening", func() bool { return sub.Listening(it.Target()) })
+	b.Reconnect()
+	waitFor(t, 5*time.Second, "a second connection, listening", func() bool {
+		return b.Stats().Conns == 2 && sub.Listening(it.Target())
+	})
+	if err := a.Put(ctx, it); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-sub.Updates():
+	case <-ctx.Done():
+		t.Fatal("no notification after Reconnect")
+	}
+}
