@@ -193,6 +193,10 @@ func (d *Node) maintain(ctx context.Context) {
 	}
 	wg.Wait()
 	if d.srv.NumNodes() == 0 {
+		// Reaching no one (UDP blocked, no network): try the bootstrap
+		// nodes again, a few packets, so that the node rejoins on its own
+		// once the network lets it.
+		_ = d.Bootstrap(ctx)
 		return
 	}
 	_ = d.findNode(ctx, d.srv.ID())

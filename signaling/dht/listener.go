@@ -233,8 +233,9 @@ func (d *Node) subscribe() (unknown int) {
 	found := make([][]krpc.NodeInfo, len(targets))
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 8)
+	empty := d.srv.NumNodes() == 0 // no lookups: they would only ask the bootstrap nodes, again and again
 	for i, t := range targets {
-		if found[i] = d.storers.nodes(t); found[i] != nil {
+		if found[i] = d.storers.nodes(t); found[i] != nil || empty {
 			continue
 		}
 		sem <- struct{}{}
