@@ -264,3 +264,34 @@ func TestReconnect(t *testing.T) {
 		t.Fatal("no notification after Reconnect")
 	}
 }
+
+// TestStreamStaysIdle: a listen stream outlives the write timeout and the
+// keep-alive interval while nothing happens, and still notifies (on
+// HTTP/2, a write deadline left set reset idle streams 10 s after their
+// last line).
+func TestStreamStaysIdle(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	srv, addr := testServer(t, &signaling.MemoryTransport{Notify: true}, func(c *ServerConfig) {
+		c.WriteTimeout, c.KeepAlive = 100*time.Millisecond, 300*time.Millisecond
+	})
+	a, b := testClient(t, addr, nil), testClient(t, addr, nil)
+	_, priv, _ := ed25519.GenerateKey(nil)
+	it := newItem(t, priv, "q0", 1, "x")
+	sub := b.Subscribe()
+	defer sub.Close()
+	sub.Set([][20]byte{it.Target()})
+	waitFor(t, 5*time.Second, "listening", func() bool { return sub.Listening(it.Target()) })
+	time.Sleep(time.Second)
+	if !sub.Listening(it.Target()) || b.Stats().Requests != 1 || srv.Stats().SlowClosed != 0 {
+		t.Fatalf("the idle stream ended: listening %v, client %+v, server %+v", sub.Listening(it.Target()), b.Stats(), srv.Stats())
+	}
+	if err := a.Put(ctx, it); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-sub.Updates():
+	case <-ctx.Done():
+		t.Fatal("no notification on the idle stream")
+	}
+}

@@ -54,6 +54,9 @@ type ServerConfig struct {
 	// ReadTimeout bounds the time a client may take to finish the TLS
 	// handshake and send a request (slow clients are closed). Default: 15s.
 	ReadTimeout time.Duration
+	// WriteTimeout bounds one write to a listen stream: a client that
+	// does not read is closed. Default: 10s.
+	WriteTimeout time.Duration
 	// KeepAlive is how often an idle stream sends an empty line.
 	// Default: 25s.
 	KeepAlive time.Duration
@@ -96,6 +99,9 @@ func (c *ServerConfig) withDefaults() (ServerConfig, error) {
 	}
 	if out.ReadTimeout <= 0 {
 		out.ReadTimeout = 15 * time.Second
+	}
+	if out.WriteTimeout <= 0 {
+		out.WriteTimeout = 10 * time.Second
 	}
 	if out.KeepAlive <= 0 {
 		out.KeepAlive = 25 * time.Second
@@ -334,11 +340,14 @@ func (s *Server) handleListen(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	enc := json.NewEncoder(w)
 	write := func(v any) bool {
-		_ = rc.SetWriteDeadline(time.Now().Add(10 * time.Second))
+		// The deadline is lifted after the write: on HTTP/2 a deadline
+		// that passes resets the stream even when it is idle.
+		_ = rc.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
 		if enc.Encode(v) != nil || rc.Flush() != nil {
 			s.slowClosed.Add(1)
 			return false
 		}
+		_ = rc.SetWriteDeadline(time.Time{})
 		return true
 	}
 	var listening []string
