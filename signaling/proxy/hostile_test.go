@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -219,6 +221,49 @@ func TestConnLimits(t *testing.T) {
 		t.Fatalf("stats %+v", st)
 	}
 	if err := testClient(t, addr, from("127.0.0.3")).Put(ctx, newItem(t, priv, "q", 1, "ok")); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestSlowReader: a listen stream whose client stops reading is closed
+// after WriteTimeout (counted), the notices it had no room for are
+// dropped (counted), and the proxy keeps serving others.
+func TestSlowReader(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	mem := &signaling.MemoryTransport{Notify: true}
+	srv, addr := testServer(t, mem, func(c *ServerConfig) { c.WriteTimeout = 300 * time.Millisecond })
+	a, _ := ParseAddr(addr)
+	_, priv, _ := ed25519.GenerateKey(nil)
+	target := newItem(t, priv, "q0", 1, "x").Target()
+
+	// A raw HTTP/1.1 stream with a tiny receive buffer, never read.
+	d := &net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
+		return c.Control(func(fd uintptr) { _ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 2048) })
+	}}
+	raw, err := tls.DialWithDialer(d, "tcp", a.HostPort, &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"http/1.1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	body := fmt.Sprintf(`{"targets":["%x"]}`, target[:])
+	fmt.Fprintf(raw, "POST /v1/listen HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+	waitFor(t, 5*time.Second, "the stream", func() bool { return srv.Stats().Streams == 1 })
+	big := strings.Repeat("v", 900)
+	for i := 2; srv.Stats().SlowClosed == 0; i++ {
+		if ctx.Err() != nil {
+			t.Fatalf("the stream was never closed: %+v", srv.Stats())
+		}
+		_ = mem.Put(ctx, newItem(t, priv, "q0", int64(i), big))
+		if i%200 == 0 {
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	waitFor(t, 5*time.Second, "the stream's end", func() bool { return srv.Stats().Streams == 0 })
+	if st := srv.Stats(); st.NotifyDropped == 0 {
+		t.Fatalf("no notice counted as dropped: %+v", st)
+	}
+	if err := testClient(t, addr, nil).Ping(ctx); err != nil {
 		t.Fatal(err)
 	}
 }
