@@ -204,14 +204,12 @@ func TestConnLimits(t *testing.T) {
 	// Streams: two per IP; a third is refused.
 	cl := testClient(t, addr, from("127.0.0.2"))
 	_, priv, _ := ed25519.GenerateKey(nil)
-	var subs []signaling.Subscription
 	for i := 0; i < 2; i++ {
 		s := cl.Subscribe()
 		defer s.Close()
 		tg := newItem(t, priv, fmt.Sprint(i), 1, "x").Target()
 		s.Set([][20]byte{tg})
 		waitFor(t, 5*time.Second, "a stream", func() bool { return s.Listening(tg) })
-		subs = append(subs, s)
 	}
 	body := fmt.Sprintf(`{"targets":["%s"]}`, strings.Repeat("11", 20))
 	if code := rawPost(t, cl, "/v1/listen", []byte(body)); code != http.StatusServiceUnavailable {
