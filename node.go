@@ -122,9 +122,13 @@ type Node struct {
 	refused    atomic.Int64
 }
 
-// Open starts a Node from its home directory.
+// Open starts a Node from its home directory. A nil cfg is the zero
+// Config, whose missing Home is an error.
 func Open(cfg *Config) (*Node, error) {
-	c := *cfg
+	var c Config
+	if cfg != nil {
+		c = *cfg
+	}
 	if c.Home == "" {
 		return nil, errors.New("peerdrop: Config.Home is required")
 	}

@@ -299,3 +299,12 @@ func TestMobileNoDevices(t *testing.T) {
 		t.Fatal("no account after restart")
 	}
 }
+
+// TestNilConfig: NewNode(nil) is a Node whose Start says what is missing.
+func TestNilConfig(t *testing.T) {
+	n := NewNode(nil)
+	defer n.Close()
+	if err := n.Start(); err == nil || !strings.Contains(err.Error(), "Home is required") {
+		t.Fatalf("Start of NewNode(nil): %v", err)
+	}
+}

@@ -72,9 +72,13 @@ type Node struct {
 	cancel context.CancelFunc
 }
 
-// NewNode returns a stopped Node with a copy of cfg.
+// NewNode returns a stopped Node with a copy of cfg (nil: the zero Config,
+// which Start refuses: Home is required).
 func NewNode(cfg *Config) *Node {
-	c := *cfg
+	var c Config
+	if cfg != nil {
+		c = *cfg
+	}
 	if c.ForegroundPollBudget <= 0 {
 		c.ForegroundPollBudget = 10
 	}

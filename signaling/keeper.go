@@ -68,8 +68,12 @@ type Keeper struct {
 }
 
 // StartKeeper publishes at once in the background and then every Interval.
+// Transport, Account and Device are required (a nil cfg is an error).
 func StartKeeper(cfg *KeeperConfig) (*Keeper, error) {
-	c := *cfg
+	var c KeeperConfig
+	if cfg != nil {
+		c = *cfg
+	}
 	if c.Transport == nil || c.Account == nil || c.Device == nil {
 		return nil, errors.New("signaling: KeeperConfig needs Transport, Account and Device")
 	}

@@ -69,7 +69,10 @@ type Config struct {
 }
 
 func (c *Config) withDefaults() (Config, error) {
-	cfg := *c
+	var cfg Config
+	if c != nil {
+		cfg = *c
+	}
 	if cfg.Device == nil || cfg.Transport == nil {
 		return cfg, errors.New("signaling: Config needs Device and Transport")
 	}
@@ -153,7 +156,8 @@ type peerState struct {
 	lastAnswerRead time.Time  // guarded by answerRead
 }
 
-// New starts a Signaler. Close stops it.
+// New starts a Signaler. Close stops it. Device and Transport are required
+// (a nil cfg is an error).
 func New(cfg *Config) (*Signaler, error) {
 	c, err := cfg.withDefaults()
 	if err != nil {
