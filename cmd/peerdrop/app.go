@@ -244,9 +244,9 @@ func (a *app) exit(err error) int {
 		return exitOK
 	}
 	code, hint := classify(err, a.home)
-	fmt.Fprintf(a.stderr, "peerdrop: %v\n", err)
+	fmt.Fprintf(a.stderr, "peerdrop: %s\n", termSafe(err.Error()))
 	if hint != "" {
-		fmt.Fprintf(a.stderr, "hint: %s\n", hint)
+		fmt.Fprintf(a.stderr, "hint: %s\n", termSafe(hint))
 	}
 	if a.opt.json {
 		a.emitJSON(map[string]any{"event": "error", "error": err.Error(), "hint": hint, "exit": code})
@@ -262,7 +262,7 @@ func (a *app) emitJSON(v any) {
 	}
 	a.outMu.Lock()
 	defer a.outMu.Unlock()
-	a.stdout.Write(append(b, '\n'))
+	a.stdout.Write(append(jsonSafe(b), '\n'))
 }
 
 // printf writes human output on stdout (not in --json mode).
@@ -272,7 +272,7 @@ func (a *app) printf(format string, args ...any) {
 	}
 	a.outMu.Lock()
 	defer a.outMu.Unlock()
-	fmt.Fprintf(a.stdout, format, args...)
+	fmt.Fprintf(a.stdout, format, termSafeArgs(args)...)
 }
 
 // notef writes a human status line on stderr (not in --json mode).
@@ -286,7 +286,7 @@ func (a *app) notef(format string, args ...any) {
 	if a.above != nil {
 		w = a.above
 	}
-	fmt.Fprintf(w, format, args...)
+	fmt.Fprintf(w, format, termSafeArgs(args)...)
 }
 
 func versionString() string {

@@ -155,15 +155,15 @@ func (d *display) row(e peerdrop.Event) *row {
 	peer := d.names(e.Peer)
 	switch {
 	case e.Direction == peerdrop.Incoming:
-		r.label = fmt.Sprintf("%s ← %s", e.Name, peer)
+		r.label = fmt.Sprintf("%s ← %s", termSafe(e.Name), termSafe(peer))
 	case e.Device.IsZero():
-		r.label = fmt.Sprintf("%s → %s", e.Name, peer)
+		r.label = fmt.Sprintf("%s → %s", termSafe(e.Name), termSafe(peer))
 	default:
 		name := e.DeviceName
 		if name == "" {
 			name = e.Device.Short()
 		}
-		r.label = fmt.Sprintf("  %s/%s", peer, name)
+		r.label = fmt.Sprintf("  %s/%s", termSafe(peer), termSafe(name))
 	}
 	r.state.Store(e.State.String())
 	if d.bars != nil {
@@ -188,7 +188,7 @@ func (d *display) updateBar(r *row, e peerdrop.Event) {
 	case e.State == multidevice.Ongoing && e.Rate > 0:
 		text = fmt.Sprintf("%s/s", humanBytes(int64(e.Rate)))
 	case e.State.Terminal() && e.Err != nil:
-		text = fmt.Sprintf("%s: %v", e.State, e.Err)
+		text = fmt.Sprintf("%s: %s", e.State, termSafe(e.Err.Error()))
 	}
 	if e.Relayed {
 		text += " (relayed)"

@@ -144,7 +144,7 @@ func (a *app) decide(in *peerdrop.IncomingTransfer, dir, from string, answers <-
 		// The offer event is already out; the answer is the next stdin line.
 		a.emitJSON(map[string]any{"event": "question", "transfer": o.Transfer, "question": "accept? (y/n)"})
 	} else {
-		fmt.Fprintf(a.stderr, "%s offers %s (%s, %s). Accept? [y/N] ", from, o.Name, humanBytes(o.Size), o.MediaType)
+		fmt.Fprintf(a.stderr, "%s offers %s (%s, %s). Accept? [y/N] ", termSafeArgs([]any{from, o.Name, humanBytes(o.Size), o.MediaType})...)
 	}
 	var answer string
 	var ok bool
