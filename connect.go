@@ -10,10 +10,6 @@ import (
 	"github.com/peerdrop/peerdrop/tlslink"
 )
 
-// ErrNoAnswer: a device did not answer a request in time (it is offline,
-// or cannot reach the DHT).
-var ErrNoAnswer = errors.New("no answer (device offline?)")
-
 // dial asks a device for a connection through signaling, as the
 // ICE-controlling side and TLS client, and returns the authenticated link.
 func (n *Node) dial(ctx context.Context, peer signaling.Peer, req request) (*tlslink.Link, ice.Selected, error) {

@@ -30,19 +30,6 @@ const (
 	lockFile     = "lock"
 )
 
-// Errors.
-var (
-	// ErrNotInitialized: the home has no identity; run Init first.
-	ErrNotInitialized = identity.ErrNotInitialized
-	// ErrClosed: the Node was closed.
-	ErrClosed = errors.New("peerdrop: node closed")
-	// ErrUnknownTransfer: no such transfer in the history.
-	ErrUnknownTransfer = errors.New("peerdrop: unknown transfer")
-	// ErrHomeInUse: another Node (of this or another process) runs on the
-	// home directory; one home is one device, run by one Node at a time.
-	ErrHomeInUse = errors.New("peerdrop: home directory in use by another running node")
-)
-
 // Init creates a new account and its first device in home.
 func Init(home, deviceName string) (identity.AccountID, identity.DeviceID, error) {
 	if err := os.MkdirAll(home, 0o700); err != nil {

@@ -15,9 +15,6 @@ import (
 	"github.com/peerdrop/peerdrop/transfer"
 )
 
-// ErrCanceledBySender is the reason a transfer canceled by Cancel carries.
-var ErrCanceledBySender = errors.New("canceled by the sender")
-
 // OutgoingTransfer is one file sent to every device of a contact.
 type OutgoingTransfer struct {
 	n    *Node
