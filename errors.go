@@ -3,7 +3,11 @@ package peerdrop
 import (
 	"errors"
 
+	"github.com/peerdrop/peerdrop/ice"
 	"github.com/peerdrop/peerdrop/identity"
+	"github.com/peerdrop/peerdrop/multidevice"
+	"github.com/peerdrop/peerdrop/signaling"
+	"github.com/peerdrop/peerdrop/transfer"
 )
 
 // Errors of the Node.
@@ -23,4 +27,35 @@ var (
 	// ErrCanceledBySender is the reason a transfer canceled by Cancel
 	// carries.
 	ErrCanceledBySender = errors.New("canceled by the sender")
+)
+
+// Errors of the layers below that callers of the Node branch on, so that
+// an application needs only this package: errors.Is and errors.As work
+// with these as with the originals.
+var (
+	// ErrNoContact: the account is not a contact (SendFile, Reask).
+	ErrNoContact = identity.ErrNoContact
+	// ErrNotFound: a contact's device list was not found (SendFile,
+	// ContactDevices); a device that just started may publish it soon.
+	ErrNotFound = signaling.ErrNotFound
+	// ErrNoDevices: the contact's list names no device to send to.
+	ErrNoDevices = multidevice.ErrNoDevices
+	// ErrDigestMismatch: a received file differed from the sender's and
+	// was not saved.
+	ErrDigestMismatch = transfer.ErrDigestMismatch
+	// ErrTimeout: the peer went silent for Transfer.IdleTimeout.
+	ErrTimeout = transfer.ErrTimeout
+)
+
+type (
+	// CancelError is a transfer canceled by either side, with the reason
+	// and whether the peer canceled.
+	CancelError = transfer.CancelError
+	// RefusedError is an offer the peer's device refused, with its reason.
+	RefusedError = transfer.RefusedError
+	// DevicesError is a send that no device took: each device's error.
+	DevicesError = multidevice.DevicesError
+	// ConnectError lists every path and server tried to reach a device,
+	// and why each failed.
+	ConnectError = ice.ConnectError
 )
