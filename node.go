@@ -93,7 +93,7 @@ type Node struct {
 	closed atomic.Bool
 	once   sync.Once
 
-	spawnMu  sync.Mutex
+	spawnMu  sync.Mutex // guards stopping: no goroutine is spawned once Close began
 	stopping bool
 	kick     chan struct{}          // refresh contacts now
 	lists    signaling.Subscription // contacts' device-list targets; nil if the transport cannot listen
@@ -101,12 +101,16 @@ type Node struct {
 	proxied  chan struct{}          // closed once a signaling proxy answered
 
 	contactsMu sync.Mutex // orders key store writes with reloads
-	mu         sync.Mutex
-	contacts   map[identity.AccountID]identity.Contact
-	watched    map[identity.AccountID][]identity.DeviceID
-	inflight   map[transfer.ID]*IncomingTransfer
-	eventMu    sync.Mutex
-	refused    atomic.Int64
+	// mu guards the three maps below, and nothing else: the contacts (as
+	// last read from the key store), the devices watched for each, and
+	// the incoming transfers running. It is never held while calling
+	// another layer or the application.
+	mu       sync.Mutex
+	contacts map[identity.AccountID]identity.Contact
+	watched  map[identity.AccountID][]identity.DeviceID
+	inflight map[transfer.ID]*IncomingTransfer
+	eventMu  sync.Mutex // one OnEvent call at a time
+	refused  atomic.Int64
 }
 
 // Open starts a Node from its home directory. A nil cfg is the zero
