@@ -18,6 +18,12 @@ import (
 
 func (a *app) deviceCommand() *cobra.Command {
 	c := &cobra.Command{Use: "device", Short: "Add your other devices to your account, list or revoke them", Args: cobra.NoArgs}
+	c.AddCommand(a.deviceExportCommand(), a.deviceImportCommand(), a.deviceListCommand(), a.deviceRevokeCommand())
+	return c
+}
+
+// deviceExportCommand is "device export FILE".
+func (a *app) deviceExportCommand() *cobra.Command {
 	var passFile string
 	var force bool
 	export := &cobra.Command{
@@ -57,8 +63,12 @@ with FILE and the password can act as you: delete FILE after the import.`,
 	}
 	export.Flags().StringVar(&passFile, "password-file", "", "read the password from this file (first line)")
 	export.Flags().BoolVar(&force, "force", false, "replace FILE if it exists")
+	return export
+}
 
-	var devName string
+// deviceImportCommand is "device import FILE".
+func (a *app) deviceImportCommand() *cobra.Command {
+	var passFile, devName string
 	imp := &cobra.Command{
 		Use:   "import FILE",
 		Short: "Make this device a new device of the account in FILE (from device export)",
@@ -103,7 +113,11 @@ with FILE and the password can act as you: delete FILE after the import.`,
 	}
 	imp.Flags().StringVar(&passFile, "password-file", "", "read the password from this file (first line)")
 	imp.Flags().StringVar(&devName, "device", defaultDeviceName(), "this device's name, as shown to your contacts")
+	return imp
+}
 
+// deviceListCommand is "device list".
+func (a *app) deviceListCommand() *cobra.Command {
 	list := &cobra.Command{
 		Use:   "list",
 		Short: "List the devices of your account (as published in the DHT)",
@@ -132,6 +146,11 @@ with FILE and the password can act as you: delete FILE after the import.`,
 			return nil
 		},
 	}
+	return list
+}
+
+// deviceRevokeCommand is "device revoke NAME|ID".
+func (a *app) deviceRevokeCommand() *cobra.Command {
 	revoke := &cobra.Command{
 		Use:   "revoke NAME|ID",
 		Short: "Remove a device (a lost phone) from your account's device list",
@@ -176,6 +195,5 @@ with FILE and the password can act as you: delete FILE after the import.`,
 			return nil
 		},
 	}
-	c.AddCommand(export, imp, list, revoke)
-	return c
+	return revoke
 }
