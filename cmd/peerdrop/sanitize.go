@@ -78,9 +78,10 @@ func isInvalid(s string) bool {
 	return size <= 1
 }
 
-// termSafeArgs makes printf arguments safe: strings, errors and byte
-// slices through termSafe; fmt.Stringers too (their text may come from a
-// peer); numbers and the rest as they are.
+// termSafeArgs makes printf arguments safe: strings and errors (where
+// peer text travels) through termSafe; numbers, byte slices (digests
+// printed with %x), IDs, states, durations and the rest as they are, so
+// that every verb keeps its meaning.
 func termSafeArgs(args []any) []any {
 	out := make([]any, len(args))
 	for i, a := range args {
@@ -89,10 +90,6 @@ func termSafeArgs(args []any) []any {
 			out[i] = termSafe(v)
 		case error:
 			out[i] = termSafe(v.Error())
-		case []byte:
-			out[i] = termSafe(string(v))
-		case fmt.Stringer:
-			out[i] = termSafe(v.String())
 		default:
 			out[i] = a
 		}
