@@ -72,51 +72,19 @@ func (a *app) demo(size int64, keep bool) error {
 	defer cancel()
 
 	// A DHT of two plain nodes on loopback, for the devices to meet.
-	var boot []netip.AddrPort
-	for i := 0; i < 2; i++ {
-		d, err := dht.New(&dht.Config{Listen: loopback, Bootstrap: boot})
-		if err != nil {
-			return err
-		}
-		defer d.Close()
-		if i > 0 {
-			if err := d.Bootstrap(ctx); err != nil {
-				return err
-			}
-		}
-		boot = append(boot, d.Addr())
+	boot, closeDHT, err := demoDHT(ctx)
+	if err != nil {
+		return err
 	}
+	defer closeDHT()
 	a.notef("DHT of %d nodes on loopback: %v\n", len(boot), boot)
 
 	// Identities: Alice; Bob's laptop, then his phone joining his account.
 	alice := &demoPeer{label: "Alice", home: filepath.Join(tmp, "alice")}
 	laptop := &demoPeer{label: "Bob's laptop", home: filepath.Join(tmp, "bob-laptop")}
 	phone := &demoPeer{label: "Bob's phone", home: filepath.Join(tmp, "bob-phone")}
-	aliceID, _, err := peerdrop.Init(alice.home, "alice-desktop")
+	aliceID, bobID, err := demoIdentities(alice, laptop, phone)
 	if err != nil {
-		return err
-	}
-	bobID, _, err := peerdrop.Init(laptop.home, "laptop")
-	if err != nil {
-		return err
-	}
-	if err := addContact(alice.home, bobID, "Bob"); err != nil {
-		return err
-	}
-	if err := addContact(laptop.home, aliceID, "Alice"); err != nil {
-		return err
-	}
-	st, err := peerdrop.OpenStore(laptop.home)
-	if err != nil {
-		return err
-	}
-	pw := make([]byte, 16)
-	rand.Read(pw)
-	archive, err := st.Export(pw, &identity.KDFParams{Time: 1, MemoryKiB: 8 << 10, Threads: 1})
-	if err != nil {
-		return err
-	}
-	if _, _, err := peerdrop.Join(phone.home, archive, pw, "phone"); err != nil {
 		return err
 	}
 	a.notef("Alice %s; Bob %s with 2 devices (laptop, phone)\n", aliceID.Short(), bobID.Short())
@@ -180,19 +148,9 @@ func (a *app) demo(size int64, keep bool) error {
 		return explain("Bob", filepath.Base(src), err)
 	}
 
-	// Check every copy against the source, independently of the library.
-	var checked []string
-	for _, p := range []*demoPeer{laptop, phone} {
-		got := filepath.Join(p.inbox, filepath.Base(src))
-		s, err := fileSum(got)
-		if err != nil {
-			return fmt.Errorf("%s: %w", p.label, err)
-		}
-		if !bytes.Equal(s, sum) {
-			return fmt.Errorf("%s: %s differs from the source", p.label, got)
-		}
-		checked = append(checked, p.label)
-		a.notef("%s: %s received, SHA-256 %x… matches the source\n", p.label, humanBytes(size), sum[:8])
+	checked, err := a.demoVerify([]*demoPeer{laptop, phone}, src, sum, size)
+	if err != nil {
+		return err
 	}
 	for _, d := range out.Devices() {
 		if d.State != multidevice.Finished {
@@ -208,6 +166,81 @@ func (a *app) demo(size int64, keep bool) error {
 	a.printf("Demo passed: %s to 2 devices in %.2fs (%s/s each), both copies verified; %.1fs in all, nothing left behind.\n",
 		humanBytes(size), took.Seconds(), humanBytes(int64(rate)), time.Since(begin).Seconds())
 	return nil
+}
+
+// demoDHT starts a DHT of two plain nodes on loopback; close stops them.
+func demoDHT(ctx context.Context) (boot []netip.AddrPort, close func(), err error) {
+	var nodes []*dht.Node
+	close = func() {
+		for _, d := range nodes {
+			d.Close()
+		}
+	}
+	for i := 0; i < 2; i++ {
+		d, err := dht.New(&dht.Config{Listen: loopback, Bootstrap: boot})
+		if err != nil {
+			close()
+			return nil, nil, err
+		}
+		nodes = append(nodes, d)
+		if i > 0 {
+			if err := d.Bootstrap(ctx); err != nil {
+				close()
+				return nil, nil, err
+			}
+		}
+		boot = append(boot, d.Addr())
+	}
+	return boot, close, nil
+}
+
+// demoIdentities creates Alice's account and Bob's, with the laptop's
+// device, then the phone joining Bob's account from an export; Alice and
+// Bob are contacts of each other.
+func demoIdentities(alice, laptop, phone *demoPeer) (aliceID, bobID identity.AccountID, err error) {
+	if aliceID, _, err = peerdrop.Init(alice.home, "alice-desktop"); err != nil {
+		return
+	}
+	if bobID, _, err = peerdrop.Init(laptop.home, "laptop"); err != nil {
+		return
+	}
+	if err = addContact(alice.home, bobID, "Bob"); err != nil {
+		return
+	}
+	if err = addContact(laptop.home, aliceID, "Alice"); err != nil {
+		return
+	}
+	st, err := peerdrop.OpenStore(laptop.home)
+	if err != nil {
+		return
+	}
+	pw := make([]byte, 16)
+	rand.Read(pw)
+	archive, err := st.Export(pw, &identity.KDFParams{Time: 1, MemoryKiB: 8 << 10, Threads: 1})
+	if err != nil {
+		return
+	}
+	_, _, err = peerdrop.Join(phone.home, archive, pw, "phone")
+	return
+}
+
+// demoVerify checks every received copy against the source's SHA-256,
+// independently of the library, and returns the peers checked.
+func (a *app) demoVerify(peers []*demoPeer, src string, sum []byte, size int64) ([]string, error) {
+	var checked []string
+	for _, p := range peers {
+		got := filepath.Join(p.inbox, filepath.Base(src))
+		s, err := fileSum(got)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", p.label, err)
+		}
+		if !bytes.Equal(s, sum) {
+			return nil, fmt.Errorf("%s: %s differs from the source", p.label, got)
+		}
+		checked = append(checked, p.label)
+		a.notef("%s: %s received, SHA-256 %x… matches the source\n", p.label, humanBytes(size), sum[:8])
+	}
+	return checked, nil
 }
 
 func addContact(home string, id identity.AccountID, name string) error {
