@@ -66,8 +66,8 @@ func BenchmarkBackground(b *testing.B) {
 			c.Bootstrap = udpBlocked
 			c.Proxies = []string{pn.addr}
 		})
-		// The keepers' early republishes (10 s, 40 s, 160 s after
-		// start) are over before the window.
+		// The keepers' early republishes (2 s, 8 s, 32 s, 128 s after
+		// start) are over before the window (the next is at 640 s).
 		time.Sleep(settle)
 		d0, p0 := viaDHT.Stats(), viaProxy.Stats()
 		time.Sleep(window)

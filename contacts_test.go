@@ -13,6 +13,7 @@ import (
 // at once: long before its retry schedule (0.25, 0.5, 1, 2, 4 s, then
 // every 5 s: the next lookup after Alice starts comes at 7.75 s).
 func TestContactStartsLater(t *testing.T) {
+	t.Parallel() // it mostly waits (timeouts, republishes)
 	tn := newTestNet(t, 3)
 	aliceHome := filepath.Join(t.TempDir(), "alice")
 	aliceID, _, err := Init(aliceHome, "alice")
@@ -44,10 +45,11 @@ func TestContactStartsLater(t *testing.T) {
 // TestManyContacts: a device that starts after its ten contacts, on a
 // DHT that grew with them, sees every one's devices, and each sees it.
 // Their lists were first stored at the nodes closest to them when the DHT
-// was smaller; the keepers' early republishes (10 s, 40 s, …) store them
+// was smaller; the keepers' early republishes (2 s, 8 s, …) store them
 // where a lookup now asks (before, the first contact's list stayed
 // unfound for the 30 s this allows).
 func TestManyContacts(t *testing.T) {
+	t.Parallel() // it mostly waits (timeouts, republishes)
 	tn := newTestNet(t, 4)
 	var contacts []*testNode
 	for i := 0; i < 10; i++ {

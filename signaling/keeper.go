@@ -151,9 +151,9 @@ func (k *Keeper) loop() {
 	// target than the nodes it was first stored at, and a lookup that
 	// asks only the closest would miss it (a device with ten contacts
 	// that started after them did not find the first one's list for
-	// minutes). So the first republishes come early, after 10 s, 40 s,
-	// 160 s, 640 s, then every Interval.
-	retry, young := k.cfg.Retry, 10*time.Second
+	// minutes). So the first republishes come early, after 2 s, 8 s,
+	// 32 s, 128 s, 512 s, then every Interval.
+	retry, young := k.cfg.Retry, 2*time.Second
 	for {
 		ctx, cancel := context.WithTimeout(k.ctx, k.cfg.Timeout)
 		_, err := k.round(ctx, nil)
