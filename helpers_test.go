@@ -13,6 +13,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/peerdrop/peerdrop/ice"
+	"github.com/peerdrop/peerdrop/signaling"
 	"github.com/peerdrop/peerdrop/signaling/dht"
 	"github.com/peerdrop/peerdrop/transfer"
 )
@@ -21,9 +22,19 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 var loopback = netip.MustParseAddrPort("127.0.0.1:0")
 
-// testNet is a local DHT of plain nodes on loopback that Nodes bootstrap from.
+// testNet is a local DHT of plain nodes on loopback that Nodes bootstrap
+// from, or, from newMemNet, an in-memory transport they share.
 type testNet struct {
 	boot []netip.AddrPort
+	mem  *signaling.MemoryTransport
+}
+
+// newMemNet is a testNet whose Nodes signal through one in-memory
+// transport (with notifications, as the DHT's listen extension gives):
+// for tests of the Node's own logic, which need no DHT. The tests of the
+// DHT path itself use newTestNet.
+func newMemNet() *testNet {
+	return &testNet{mem: &signaling.MemoryTransport{Notify: true}}
 }
 
 func newTestNet(t testing.TB, n int) *testNet {
@@ -79,9 +90,14 @@ type testNode struct {
 
 // config is a loopback-only Node config with short timeouts.
 func (tn *testNet) config(home string) Config {
+	var tr signaling.Transport
+	if tn.mem != nil {
+		tr = tn.mem
+	}
 	return Config{
 		Home:           home,
 		Bootstrap:      tn.boot,
+		Transport:      tr,
 		DHTListen:      loopback,
 		ICE:            ice.Config{ListenAddrs: []netip.AddrPort{loopback}, CheckTimeout: 3 * time.Second, RelayDelay: 300 * time.Millisecond},
 		RequestTimeout: 5 * time.Second,

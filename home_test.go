@@ -20,7 +20,7 @@ func TestHomeInUse(t *testing.T) {
 	if runtime.GOOS == "windows" || runtime.GOOS == "plan9" {
 		t.Skip("no flock here: the home lock is a no-op")
 	}
-	tn := newTestNet(t, 1)
+	tn := newMemNet()
 	a := tn.node(t, "alice", nil)
 	cfg := tn.config(a.home)
 	_, err := Open(&cfg)
@@ -44,7 +44,7 @@ func TestHomeInUse(t *testing.T) {
 // the same way stops them. ReadHistory shows the history of the running
 // node without opening it.
 func TestContactAddedInStore(t *testing.T) {
-	tn := newTestNet(t, 3)
+	tn := newMemNet()
 	alice := tn.node(t, "alice", nil)
 	bob := tn.node(t, "bob", func(c *Config) { c.ContactRefresh = 300 * time.Millisecond })
 	if _, err := alice.AddContact(bob.Account(), "bob"); err != nil {

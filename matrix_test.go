@@ -17,11 +17,12 @@ import (
 	"github.com/peerdrop/peerdrop/transfer"
 )
 
-// aliceAndBob starts Alice (one device) and Bob (n devices), contacts of
+// aliceAndBob starts Alice (one device) and Bob (n devices), signaling in
+// memory (these tests are of the Node, not of the DHT), contacts of
 // each other, and waits until each sees the other's devices.
 func aliceAndBob(t *testing.T, n int, aliceMod, bobMod func(*Config)) (*testNet, *testNode, []*testNode) {
 	t.Helper()
-	tn := newTestNet(t, 4)
+	tn := newMemNet()
 	alice := tn.node(t, "alice", aliceMod)
 	bobs := []*testNode{tn.node(t, "bob-1", bobMod)}
 	befriend(t, []*testNode{alice}, bobs)
@@ -136,6 +137,7 @@ func TestSenderCancels(t *testing.T) {
 }
 
 func TestDeviceOffline(t *testing.T) {
+	t.Parallel() // it mostly waits (timeouts, republishes)
 	_, alice, bobs := aliceAndBob(t, 3, func(c *Config) { c.RequestTimeout = 2 * time.Second },
 		func(c *Config) { c.AutoAccept = AcceptUpTo(1 << 30) })
 	bobs[2].Close()
@@ -154,6 +156,7 @@ func TestDeviceOffline(t *testing.T) {
 }
 
 func TestAllRefuseAllFail(t *testing.T) {
+	t.Parallel() // it mostly waits (timeouts, republishes)
 	_, alice, bobs := aliceAndBob(t, 2, func(c *Config) { c.RequestTimeout = 2 * time.Second }, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -199,7 +202,8 @@ func TestAllRefuseAllFail(t *testing.T) {
 }
 
 func TestNonContactSender(t *testing.T) {
-	tn := newTestNet(t, 4)
+	t.Parallel() // it mostly waits (timeouts, republishes)
+	tn := newMemNet()
 	bob := tn.node(t, "bob", func(c *Config) { c.ContactRefresh = time.Hour })
 	mallory := tn.node(t, "mallory", func(c *Config) { c.RequestTimeout = 2 * time.Second })
 	carol := tn.node(t, "carol", func(c *Config) { c.RequestTimeout = 2 * time.Second })
