@@ -56,12 +56,21 @@ func TestLANDiscovery(t *testing.T) {
 	if err != nil || string(got.Value) != "found on the LAN" {
 		t.Fatalf("get through another node: %q, %v", got.Value, err)
 	}
+	// No node has a bootstrap address: beacons introduced them. A node
+	// may add none itself when the others, having heard its beacon,
+	// pinged it first (it happened in CI): every node beaconed, and
+	// beacons added nodes.
+	added := int64(0)
 	for i, d := range nodes {
 		st := d.Stats().LAN
 		t.Logf("node %d (%s): %+v", i, addrs[i], st)
-		if st.BeaconsSent == 0 || st.NodesAdded == 0 {
-			t.Errorf("node %d: %+v", i, st)
+		if st.BeaconsSent == 0 {
+			t.Errorf("node %d sent no beacon: %+v", i, st)
 		}
+		added += int64(st.NodesAdded)
+	}
+	if added < 2 {
+		t.Errorf("beacons added %d nodes in all, want at least 2", added)
 	}
 
 	// Hostile beacons from the third host: garbage, a wrong magic, port
