@@ -164,11 +164,53 @@ func (s *Session) gather(ctx context.Context) error {
 	gctx, cancel := context.WithTimeout(ctx, cfg.GatherTimeout)
 	defer cancel()
 
-	var mu sync.Mutex
+	var g gathered
 	var wg sync.WaitGroup
-	var relays []*relay
-	var srflx []Candidate
-	var errs []*ServerError
+	s.askServers(gctx, &g, &wg)
+	if cfg.Mode != ModeRelayOnly && cfg.simultaneousOpen() {
+		s.listenerReflexives(gctx, &g, &wg)
+	}
+	if cfg.PortMapper != nil && cfg.Mode != ModeRelayOnly {
+		s.mapPorts(gctx, cands, &g, &wg)
+	}
+	wg.Wait()
+	cands = assemble(cfg, cands, &g)
+
+	s.mu.Lock()
+	s.local = cands
+	s.relays = g.relays
+	s.serverErrs = g.errs
+	closed := s.closed
+	s.mu.Unlock()
+	for _, r := range g.relays {
+		r.setIncoming(func(conn net.Conn, _ netip.AddrPort) { s.routeRelayed(r, conn) })
+	}
+	if closed {
+		return ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if cfg.Mode == ModeRelayOnly && len(g.relays) == 0 {
+		return &ConnectError{Err: ErrNoPath, Servers: g.errs}
+	}
+	return nil
+}
+
+// gathered is what gather's parallel lookups found: TURN allocations,
+// reflexive candidates (from STUN, the listeners' own ports and the port
+// mapper) and the servers' failures.
+type gathered struct {
+	mu     sync.Mutex
+	relays []*relay
+	srflx  []Candidate
+	errs   []*ServerError
+}
+
+// askServers allocates at each TURN server and asks each STUN server for
+// this host's reflexive address, as the mode allows, in the background.
+func (s *Session) askServers(gctx context.Context, g *gathered, wg *sync.WaitGroup) {
+	cfg := s.cfg
 	for _, srv := range s.a.servers {
 		if srv.turn && cfg.Mode == ModeDirectOnly {
 			continue
@@ -181,69 +223,81 @@ func (s *Session) gather(ctx context.Context) error {
 			defer wg.Done()
 			if srv.turn {
 				r, err := allocate(gctx, cfg, srv)
-				mu.Lock()
-				defer mu.Unlock()
+				g.mu.Lock()
+				defer g.mu.Unlock()
 				if err != nil {
-					errs = append(errs, err.(*ServerError))
+					g.errs = append(g.errs, err.(*ServerError))
 					return
 				}
-				relays = append(relays, r)
+				g.relays = append(g.relays, r)
 				return
 			}
 			mapped, err := stunBinding(gctx, cfg, srv)
-			mu.Lock()
-			defer mu.Unlock()
+			g.mu.Lock()
+			defer g.mu.Unlock()
 			if err != nil {
-				errs = append(errs, err.(*ServerError))
+				g.errs = append(g.errs, err.(*ServerError))
 				return
 			}
-			srflx = append(srflx, Candidate{Type: ServerReflexive, TCPType: Active,
+			g.srflx = append(g.srflx, Candidate{Type: ServerReflexive, TCPType: Active,
 				Addr: netip.AddrPortFrom(mapped.Addr(), discardPort)})
 		}()
 	}
-	if cfg.Mode != ModeRelayOnly && cfg.simultaneousOpen() {
-		for _, srv := range s.a.servers {
-			for _, ln := range s.a.Addrs() {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					mapped, base, err := listenerReflexive(gctx, cfg, srv, ln)
-					if err != nil || mapped == base {
-						if err != nil && !errors.Is(err, errOtherFamily) {
-							s.log.Debug("listener's reflexive address failed", "listener", ln, "server", srv.url, "err", err)
-						}
-						return
-					}
-					mu.Lock()
-					defer mu.Unlock()
-					srflx = append(srflx, Candidate{Type: ServerReflexive, TCPType: Passive, Addr: mapped, Related: base},
-						Candidate{Type: ServerReflexive, TCPType: SimultaneousOpen, Addr: mapped, Related: base})
-				}()
-			}
-		}
-	}
-	if cfg.PortMapper != nil && cfg.Mode != ModeRelayOnly {
-		for _, c := range cands {
-			if c.TCPType != Passive {
-				continue
-			}
+}
+
+// listenerReflexives learns, in the background, the public address of
+// each listener's own port from each server: passive and simultaneous-open
+// reflexive candidates.
+func (s *Session) listenerReflexives(gctx context.Context, g *gathered, wg *sync.WaitGroup) {
+	for _, srv := range s.a.servers {
+		for _, ln := range s.a.Addrs() {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				ext, err := cfg.PortMapper.MapPort(gctx, c.Addr)
-				if err != nil || !ext.IsValid() || ext == c.Addr {
-					s.log.Debug("port mapping failed", "local", c.Addr, "err", err)
+				mapped, base, err := listenerReflexive(gctx, s.cfg, srv, ln)
+				if err != nil || mapped == base {
+					if err != nil && !errors.Is(err, errOtherFamily) {
+						s.log.Debug("listener's reflexive address failed", "listener", ln, "server", srv.url, "err", err)
+					}
 					return
 				}
-				mu.Lock()
-				srflx = append(srflx, Candidate{Type: ServerReflexive, TCPType: Passive, Addr: ext, Related: c.Addr})
-				mu.Unlock()
+				g.mu.Lock()
+				defer g.mu.Unlock()
+				g.srflx = append(g.srflx, Candidate{Type: ServerReflexive, TCPType: Passive, Addr: mapped, Related: base},
+					Candidate{Type: ServerReflexive, TCPType: SimultaneousOpen, Addr: mapped, Related: base})
 			}()
 		}
 	}
-	wg.Wait()
+}
 
-	for _, r := range relays {
+// mapPorts asks the port mapper, in the background, to forward each
+// passive host candidate's port.
+func (s *Session) mapPorts(gctx context.Context, cands []Candidate, g *gathered, wg *sync.WaitGroup) {
+	for _, c := range cands {
+		if c.TCPType != Passive {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ext, err := s.cfg.PortMapper.MapPort(gctx, c.Addr)
+			if err != nil || !ext.IsValid() || ext == c.Addr {
+				s.log.Debug("port mapping failed", "local", c.Addr, "err", err)
+				return
+			}
+			g.mu.Lock()
+			g.srflx = append(g.srflx, Candidate{Type: ServerReflexive, TCPType: Passive, Addr: ext, Related: c.Addr})
+			g.mu.Unlock()
+		}()
+	}
+}
+
+// assemble makes the local candidate list: the host candidates, the
+// reflexive ones that say something new, then the relays; at most
+// MaxCandidates, with priorities and foundations.
+func assemble(cfg *Config, cands []Candidate, g *gathered) []Candidate {
+	srflx := g.srflx
+	for _, r := range g.relays {
 		if cfg.Mode != ModeRelayOnly && r.mapped.IsValid() {
 			srflx = append(srflx, Candidate{Type: ServerReflexive, TCPType: Active,
 				Addr: netip.AddrPortFrom(r.mapped.Addr(), discardPort)})
@@ -267,7 +321,7 @@ func (s *Session) gather(ctx context.Context) error {
 		c.Priority = candidatePriority(ServerReflexive, c.TCPType, otherPref(c.Addr.Addr().Is6(), i))
 		cands = append(cands, c)
 	}
-	for i, r := range relays {
+	for i, r := range g.relays {
 		c := Candidate{Type: Relay, TCPType: Passive, Addr: r.relayed,
 			Priority: candidatePriority(Relay, Passive, otherPref(r.relayed.Addr().Is6(), i))}
 		if cfg.Mode != ModeRelayOnly {
@@ -281,26 +335,7 @@ func (s *Session) gather(ctx context.Context) error {
 	for i := range cands {
 		cands[i].Foundation = strconv.Itoa(i + 1)
 	}
-
-	s.mu.Lock()
-	s.local = cands
-	s.relays = relays
-	s.serverErrs = errs
-	closed := s.closed
-	s.mu.Unlock()
-	for _, r := range relays {
-		r.setIncoming(func(conn net.Conn, _ netip.AddrPort) { s.routeRelayed(r, conn) })
-	}
-	if closed {
-		return ErrClosed
-	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if cfg.Mode == ModeRelayOnly && len(relays) == 0 {
-		return &ConnectError{Err: ErrNoPath, Servers: errs}
-	}
-	return nil
+	return cands
 }
 
 // detach hands a relay over to the connection Connect returns.
