@@ -58,9 +58,61 @@ func allocate(ctx context.Context, cfg *Config, srv server) (*relay, error) {
 	fail := func(r Reason, err error) (*relay, error) {
 		return nil, &ServerError{Server: srv.url, Reason: r, Err: err}
 	}
+	ctrl, client, dial, reason, err := turnClient(ctx, cfg, srv)
+	if err != nil {
+		return fail(reason, err)
+	}
+	r := &relay{srv: srv, log: cfg.Logger.With("turn", srv.url), ctrl: ctrl, client: client, dialServer: dial}
+	r.ctx, r.cancel = context.WithCancel(context.Background())
+
+	// pion's calls take no context: run them aside and give up on ctx.
+	res := make(chan allocation, 1)
+	go func() { res <- r.allocateTCP(client) }()
+	var out allocation
+	abandoned := false
+	select {
+	case out = <-res:
+	case <-ctx.Done():
+		out.err, abandoned = ctx.Err(), true
+	}
+	if out.err != nil {
+		r.cancel()
+		ctrl.Close() // wakes the Listen loop
+		client.Close()
+		if abandoned {
+			if late := <-res; late.err == nil {
+				_ = late.close() // the allocation finished after all: release it
+			}
+		}
+		reason := ReasonTURN
+		switch {
+		case abandoned:
+			reason = ReasonTimeout
+		case strings.Contains(out.err.Error(), "401"):
+			reason = ReasonTURNAuth
+		}
+		return fail(reason, out.err)
+	}
+	r.relayed, r.mapped = out.relayed, out.mapped
+	r.closeAlloc = func() { _ = out.close() }
+	if !r.relayed.IsValid() {
+		r.close()
+		return fail(ReasonTURN, errors.New("no relayed address in the allocation"))
+	}
+	r.wg.Add(1)
+	go r.acceptLoop()
+	return r, nil
+}
+
+// turnClient opens the control connection to a TURN server (TLS for
+// turns:) and a listening pion client on it; dial opens further
+// connections to the server (ConnectionBind, RFC 6062). A failure comes
+// with its reason.
+func turnClient(ctx context.Context, cfg *Config, srv server) (ctrl net.Conn, client *turn.Client,
+	dial func(context.Context) (net.Conn, error), reason Reason, err error) {
 	ip, err := resolveServer(ctx, srv)
 	if err != nil {
-		return fail(ReasonTURNUnreachable, err)
+		return nil, nil, nil, ReasonTURNUnreachable, err
 	}
 	addr := netip.AddrPortFrom(ip, uint16(srv.port)).String()
 	// The pion/turn v2 client resolves its server address as "udp4" and
@@ -74,7 +126,7 @@ func allocate(ctx context.Context, cfg *Config, srv server) (*relay, error) {
 	if !ip.Is4() {
 		label = netip.AddrPortFrom(netip.IPv4Unspecified(), uint16(srv.port)).String()
 	}
-	dial := func(ctx context.Context) (net.Conn, error) {
+	dial = func(ctx context.Context) (net.Conn, error) {
 		c, err := cfg.DialContext(ctx, "tcp", addr)
 		if err != nil || !srv.tls {
 			return c, err
@@ -86,11 +138,10 @@ func allocate(ctx context.Context, cfg *Config, srv server) (*relay, error) {
 		}
 		return tc, nil
 	}
-	ctrl, err := dial(ctx)
-	if err != nil {
-		return fail(ReasonTURNUnreachable, err)
+	if ctrl, err = dial(ctx); err != nil {
+		return nil, nil, nil, ReasonTURNUnreachable, err
 	}
-	client, err := turn.NewClient(&turn.ClientConfig{
+	client, err = turn.NewClient(&turn.ClientConfig{
 		STUNServerAddr: label,
 		TURNServerAddr: label,
 		Username:       srv.user,
@@ -101,90 +152,55 @@ func allocate(ctx context.Context, cfg *Config, srv server) (*relay, error) {
 	})
 	if err != nil {
 		ctrl.Close()
-		return fail(ReasonTURN, err)
+		return nil, nil, nil, ReasonTURN, err
 	}
 	if err := client.Listen(); err != nil {
 		client.Close()
 		ctrl.Close()
-		return fail(ReasonTURN, err)
+		return nil, nil, nil, ReasonTURN, err
 	}
-	r := &relay{srv: srv, log: cfg.Logger.With("turn", srv.url), ctrl: ctrl, client: client, dialServer: dial}
-	r.ctx, r.cancel = context.WithCancel(context.Background())
+	return ctrl, client, dial, 0, nil
+}
 
-	// pion's calls take no context: run them aside and give up on ctx.
-	type result struct {
-		relayed, mapped netip.AddrPort
-		err             error
+// allocation is the result of allocateTCP.
+type allocation struct {
+	relayed, mapped netip.AddrPort
+	close           func() error // releases the allocation
+	err             error
+}
+
+// allocateTCP asks the server for a TCP allocation (RFC 6062) and this
+// host's mapped address, and sets r's relay operations on it. It blocks
+// (pion's calls take no context).
+func (r *relay) allocateTCP(client *turn.Client) allocation {
+	alloc, err := client.AllocateTCP()
+	if err != nil {
+		return allocation{err: err}
 	}
-	res := make(chan result, 1)
-	var allocated func() error
-	go func() {
-		alloc, err := client.AllocateTCP()
+	out := allocation{relayed: addrPortOf(alloc.Addr()), close: alloc.Close}
+	if m, err := client.SendBindingRequestTo(client.TURNServerAddr()); err == nil {
+		out.mapped = addrPortOf(m)
+	}
+	r.accept = func(c net.Conn) (net.Addr, error) {
+		tc, err := alloc.AcceptTCPWithConn(c)
 		if err != nil {
-			res <- result{err: err}
-			return
+			return nil, err
 		}
-		var out result
-		out.relayed = addrPortOf(alloc.Addr())
-		if m, err := client.SendBindingRequestTo(client.TURNServerAddr()); err == nil {
-			out.mapped = addrPortOf(m)
-		}
-		r.accept = func(c net.Conn) (net.Addr, error) {
-			tc, err := alloc.AcceptTCPWithConn(c)
-			if err != nil {
-				return nil, err
-			}
-			return tc.RemoteAddr(), nil
-		}
-		r.connect = func(c net.Conn, to netip.AddrPort) error {
-			_, err := alloc.DialTCPWithConn(c, "tcp", net.TCPAddrFromAddrPort(to))
-			return err
-		}
-		r.permit = func(ips []netip.Addr) error {
-			addrs := make([]net.Addr, len(ips))
-			for i, ip := range ips {
-				addrs[i] = &net.TCPAddr{IP: ip.AsSlice()}
-			}
-			return alloc.CreatePermissions(addrs...)
-		}
-		r.stopAccept = func() { _ = alloc.SetDeadline(time.Now()) }
-		allocated = alloc.Close
-		res <- out
-	}()
-	var out result
-	abandoned := false
-	select {
-	case out = <-res:
-	case <-ctx.Done():
-		out.err, abandoned = ctx.Err(), true
+		return tc.RemoteAddr(), nil
 	}
-	if out.err != nil {
-		r.cancel()
-		ctrl.Close() // wakes the Listen loop
-		client.Close()
-		if abandoned {
-			if late := <-res; late.err == nil {
-				allocated() // the allocation finished after all: release it
-			}
-		}
-		reason := ReasonTURN
-		switch {
-		case abandoned:
-			reason = ReasonTimeout
-		case strings.Contains(out.err.Error(), "401"):
-			reason = ReasonTURNAuth
-		}
-		return fail(reason, out.err)
+	r.connect = func(c net.Conn, to netip.AddrPort) error {
+		_, err := alloc.DialTCPWithConn(c, "tcp", net.TCPAddrFromAddrPort(to))
+		return err
 	}
-	r.relayed, r.mapped = out.relayed, out.mapped
-	r.closeAlloc = func() { _ = allocated() }
-	if !r.relayed.IsValid() {
-		r.close()
-		return fail(ReasonTURN, errors.New("no relayed address in the allocation"))
+	r.permit = func(ips []netip.Addr) error {
+		addrs := make([]net.Addr, len(ips))
+		for i, ip := range ips {
+			addrs[i] = &net.TCPAddr{IP: ip.AsSlice()}
+		}
+		return alloc.CreatePermissions(addrs...)
 	}
-	r.wg.Add(1)
-	go r.acceptLoop()
-	return r, nil
+	r.stopAccept = func() { _ = alloc.SetDeadline(time.Now()) }
+	return out
 }
 
 // setIncoming directs incoming relayed connections to f (nil: close them).
