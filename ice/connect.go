@@ -105,23 +105,10 @@ func (s *Session) Connect(ctx context.Context, remote Description) (*Conn, error
 	}
 	c.ctx, c.cancel = context.WithCancel(ctx)
 	defer c.cancel()
-	s.mu.Lock()
-	switch {
-	case s.closed:
-		s.mu.Unlock()
-		return nil, ErrClosed
-	case s.used:
-		s.mu.Unlock()
-		return nil, ErrInUse
+	st, err := s.claim(c)
+	if err != nil {
+		return nil, err
 	}
-	s.used = true
-	s.checker = c
-	pending := s.pending
-	s.pending = nil
-	relays := append([]*relay(nil), s.relays...)
-	local := append([]Candidate(nil), s.local...)
-	serverErrs := append([]*ServerError(nil), s.serverErrs...)
-	s.mu.Unlock()
 
 	c.start = time.Now()
 	c.relayAt = c.start.Add(s.cfg.RelayDelay)
@@ -129,29 +116,83 @@ func (s *Session) Connect(ctx context.Context, remote Description) (*Conn, error
 		c.relayAt = c.start
 	}
 	// Permissions first: the peer may dial our relays as soon as it starts.
-	peerIPs := remoteIPs(remote)
-	var pwg sync.WaitGroup
-	for _, r := range relays {
-		pwg.Add(1)
-		go func() {
-			defer pwg.Done()
-			if err := r.permitPeers(c.ctx, peerIPs); err != nil {
-				s.log.Debug("TURN permission failed", "turn", r.srv.url, "err", err)
-			}
-		}()
-	}
-	pwg.Wait()
-
-	c.queue = c.outgoingPaths(local, relays)
-	for _, in := range pending {
+	c.permitPeers(st.relays)
+	c.queue = c.outgoingPaths(st.local, st.relays)
+	for _, in := range st.pending {
 		c.startIncoming(in)
 	}
 	winner, err := c.loop()
+	c.stop(winner)
+	if err != nil {
+		ce := c.failure(err, st.serverErrs)
+		s.log.Debug("connect failed", "err", ce)
+		return nil, ce
+	}
+	if winner.relay != nil {
+		s.detach(winner.relay)
+	}
+	sel := Selected{
+		Local: winner.local, Remote: winner.remote,
+		LocalAddr:   addrPortOf(winner.conn.LocalAddr()),
+		RemoteAddr:  addrPortOf(winner.conn.RemoteAddr()),
+		Relayed:     !winner.direct,
+		Controlling: s.ctrl.Load(),
+		Elapsed:     time.Since(c.start),
+		Link:        c.link(winner, st.local),
+	}
+	s.log.Debug("connected", "path", winner.name, "elapsed", sel.Elapsed)
+	return &Conn{Conn: winner.conn, sel: sel, relay: winner.relay}, nil
+}
 
-	// Stop everything but the winner, then wait for every path goroutine.
+// sessionState is what Connect takes from the session when it claims it.
+type sessionState struct {
+	pending    []incoming
+	relays     []*relay
+	local      []Candidate
+	serverErrs []*ServerError
+}
+
+// claim makes c the session's one checker and takes what gathering and
+// early incoming connections left for it.
+func (s *Session) claim(c *checker) (sessionState, error) {
 	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.closed:
+		return sessionState{}, ErrClosed
+	case s.used:
+		return sessionState{}, ErrInUse
+	}
+	s.used = true
+	s.checker = c
+	st := sessionState{pending: s.pending, relays: append([]*relay(nil), s.relays...),
+		local: append([]Candidate(nil), s.local...), serverErrs: append([]*ServerError(nil), s.serverErrs...)}
+	s.pending = nil
+	return st, nil
+}
+
+// permitPeers lets the remote's addresses use each of our relays.
+func (c *checker) permitPeers(relays []*relay) {
+	peerIPs := remoteIPs(c.remote)
+	var wg sync.WaitGroup
+	for _, r := range relays {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := r.permitPeers(c.ctx, peerIPs); err != nil {
+				c.s.log.Debug("TURN permission failed", "turn", r.srv.url, "err", err)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// stop ends every path but the winner (nil: all), waits for their
+// goroutines, and closes incoming connections still queued.
+func (c *checker) stop(winner *path) {
+	c.s.mu.Lock()
 	close(c.done)
-	s.mu.Unlock()
+	c.s.mu.Unlock()
 	c.cancel()
 	for _, p := range c.paths {
 		if p != winner {
@@ -168,33 +209,20 @@ func (s *Session) Connect(ctx context.Context, remote Description) (*Conn, error
 		}
 		break
 	}
-	if err != nil {
-		ce := &ConnectError{Err: err, Servers: serverErrs}
-		for _, p := range c.paths {
-			v := c.view[p]
-			pe := v.err
-			if pe == nil {
-				pe = &PathError{Path: p.name, Reason: ReasonTimeout}
-			}
-			ce.Paths = append(ce.Paths, pe)
+}
+
+// failure is the ConnectError of a Connect that found no path: each
+// path's error (a timeout if it had none) and each server's.
+func (c *checker) failure(err error, serverErrs []*ServerError) *ConnectError {
+	ce := &ConnectError{Err: err, Servers: serverErrs}
+	for _, p := range c.paths {
+		pe := c.view[p].err
+		if pe == nil {
+			pe = &PathError{Path: p.name, Reason: ReasonTimeout}
 		}
-		s.log.Debug("connect failed", "err", ce)
-		return nil, ce
+		ce.Paths = append(ce.Paths, pe)
 	}
-	if winner.relay != nil {
-		s.detach(winner.relay)
-	}
-	sel := Selected{
-		Local: winner.local, Remote: winner.remote,
-		LocalAddr:   addrPortOf(winner.conn.LocalAddr()),
-		RemoteAddr:  addrPortOf(winner.conn.RemoteAddr()),
-		Relayed:     !winner.direct,
-		Controlling: s.ctrl.Load(),
-		Elapsed:     time.Since(c.start),
-		Link:        c.link(winner, local),
-	}
-	s.log.Debug("connected", "path", winner.name, "elapsed", sel.Elapsed)
-	return &Conn{Conn: winner.conn, sel: sel, relay: winner.relay}, nil
+	return ce
 }
 
 // loop paces outgoing checks, starts incoming paths, nominates (when
