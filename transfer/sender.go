@@ -176,31 +176,9 @@ func (s *Sender) run(ctx context.Context) error {
 	s.c.unwatch()
 	go s.readLoop(ctrl, quit, readerDone)
 
-	// Wait for the decision.
-	decision := time.NewTimer(s.cfg.DecisionTimeout)
-	defer decision.Stop()
-	var offset int64
-	select {
-	case m := <-ctrl:
-		switch {
-		case m.err != nil:
-			return s.abortProto(readerDone, m.err, "waiting for GO")
-		case m.t == frameGo:
-			offset = m.offset
-		case m.t == frameRefuse:
-			return &RefusedError{Reason: m.text}
-		case m.t == frameCancel:
-			return &CancelError{Code: m.code, Reason: m.text, Remote: true}
-		default:
-			return s.abortProto(readerDone, protoErrorf("unexpected %v before GO", m.t), "")
-		}
-	case <-decision.C:
-		return s.abort(readerDone, &CancelError{Code: CancelTimeout, Reason: fmt.Sprintf("no answer within %v", s.cfg.DecisionTimeout)})
-	case <-s.cancelCh:
-		return s.abort(readerDone, s.cancelWhy)
-	}
-	if offset > s.offer.Size {
-		return s.abortProto(readerDone, protoErrorf("GO offset %d beyond size %d", offset, s.offer.Size), "")
+	offset, err := s.awaitDecision(ctrl, readerDone)
+	if err != nil {
+		return err
 	}
 
 	// Data.
@@ -219,6 +197,43 @@ func (s *Sender) run(ctx context.Context) error {
 
 	// Verdict. The receiver may spend a while syncing a large file to disk.
 	s.c.unwatch()
+	return s.awaitVerdict(ctrl, readerDone)
+}
+
+// awaitDecision waits for the receiver's GO (its resume offset), refusal
+// or CANCEL, at most DecisionTimeout.
+func (s *Sender) awaitDecision(ctrl <-chan ctrlMsg, readerDone chan struct{}) (int64, error) {
+	decision := time.NewTimer(s.cfg.DecisionTimeout)
+	defer decision.Stop()
+	var offset int64
+	select {
+	case m := <-ctrl:
+		switch {
+		case m.err != nil:
+			return 0, s.abortProto(readerDone, m.err, "waiting for GO")
+		case m.t == frameGo:
+			offset = m.offset
+		case m.t == frameRefuse:
+			return 0, &RefusedError{Reason: m.text}
+		case m.t == frameCancel:
+			return 0, &CancelError{Code: m.code, Reason: m.text, Remote: true}
+		default:
+			return 0, s.abortProto(readerDone, protoErrorf("unexpected %v before GO", m.t), "")
+		}
+	case <-decision.C:
+		return 0, s.abort(readerDone, &CancelError{Code: CancelTimeout, Reason: fmt.Sprintf("no answer within %v", s.cfg.DecisionTimeout)})
+	case <-s.cancelCh:
+		return 0, s.abort(readerDone, s.cancelWhy)
+	}
+	if offset > s.offer.Size {
+		return 0, s.abortProto(readerDone, protoErrorf("GO offset %d beyond size %d", offset, s.offer.Size), "")
+	}
+	return offset, nil
+}
+
+// awaitVerdict waits for the receiver's ACK after END: verified, digest
+// mismatch or a failure to save.
+func (s *Sender) awaitVerdict(ctrl <-chan ctrlMsg, readerDone chan struct{}) error {
 	verdict := time.NewTimer(max(s.cfg.IdleTimeout, 2*time.Minute))
 	defer verdict.Stop()
 	select {
