@@ -61,7 +61,8 @@ type Config struct {
 	DisableIPv4, DisableIPv6 bool
 	// IncludeLoopback advertises loopback addresses of unspecified
 	// listeners. Default: false (a listener bound to a loopback address is
-	// always advertised).
+	// always advertised, and so are loopback addresses when the host has
+	// no other: two nodes of a machine with no network still connect).
 	IncludeLoopback bool
 	// InterfaceFilter, if set, keeps only interfaces for which it returns
 	// true. Default: all up, non-point-to-point interfaces.

@@ -14,8 +14,32 @@ import (
 )
 
 // hostCandidates returns a passive candidate for every advertised address
-// of every listener, and an active candidate per address.
+// of every listener, and an active candidate per address. When no
+// listener has any address but loopback, its loopback addresses are
+// advertised (see Config.IncludeLoopback).
 func hostCandidates(cfg *Config, listeners []netip.AddrPort) []Candidate {
+	out := hostCandidatesOf(cfg, listeners, interfaceAddrs)
+	if len(out) == 0 && !cfg.IncludeLoopback {
+		// No address but loopback (airplane mode, a container with only
+		// lo): two nodes of this machine can still meet there.
+		lo := *cfg
+		lo.IncludeLoopback = true
+		out = hostCandidatesOf(&lo, listeners, func(cfg *Config, v6 bool) []netip.Addr {
+			var loop []netip.Addr
+			for _, a := range interfaceAddrs(cfg, v6) {
+				if a.IsLoopback() {
+					loop = append(loop, a)
+				}
+			}
+			return loop
+		})
+	}
+	return out
+}
+
+// hostCandidatesOf is hostCandidates with addrsOf listing the addresses
+// of unspecified listeners.
+func hostCandidatesOf(cfg *Config, listeners []netip.AddrPort, addrsOf func(*Config, bool) []netip.Addr) []Candidate {
 	var out []Candidate
 	seen := make(map[netip.AddrPort]bool)
 	add := func(c Candidate) {
@@ -27,7 +51,7 @@ func hostCandidates(cfg *Config, listeners []netip.AddrPort) []Candidate {
 	for _, ln := range listeners {
 		var addrs []netip.Addr
 		if ln.Addr().IsUnspecified() {
-			addrs = interfaceAddrs(cfg, ln.Addr().Is6())
+			addrs = addrsOf(cfg, ln.Addr().Is6())
 		} else {
 			addrs = []netip.Addr{ln.Addr()}
 		}
