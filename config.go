@@ -65,6 +65,12 @@ type Config struct {
 	// application: files for which it returns true are received into
 	// DownloadDir; the others go to Offers. See AcceptUpTo.
 	AutoAccept func(Offer) bool
+	// KeepPartials is how long the partial file of an incoming transfer
+	// that failed or was canceled is kept for a resume (Reask, "peerdrop
+	// resume") after its last attempt; then it is removed, as it is when
+	// the transfer leaves the history (the last 1000). Negative: forever.
+	// Default: 7 days.
+	KeepPartials time.Duration
 	// RequestTimeout bounds the wait for a device's answer to a request
 	// (an offline device never answers). Default: 30s.
 	RequestTimeout time.Duration

@@ -129,6 +129,9 @@ func Open(cfg *Config) (*Node, error) {
 	if c.DownloadDir == "" {
 		c.DownloadDir = filepath.Join(c.Home, downloadsDir)
 	}
+	if c.KeepPartials == 0 {
+		c.KeepPartials = 7 * 24 * time.Hour
+	}
 	if c.RequestTimeout == 0 {
 		c.RequestTimeout = 30 * time.Second
 	}
@@ -247,7 +250,36 @@ func (n *Node) start() error {
 	n.wg.Add(2)
 	go n.serve()
 	go n.watchContacts()
+	if n.cfg.KeepPartials > 0 {
+		n.wg.Add(1)
+		go n.expirePartials()
+	}
 	return nil
+}
+
+// expirePartials removes, at start and every hour, the partial files of
+// incoming transfers that ended without finishing more than KeepPartials
+// ago (see Config.KeepPartials).
+func (n *Node) expirePartials() {
+	defer n.wg.Done()
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		removed, err := n.records.expirePartials(time.Now().Add(-n.cfg.KeepPartials), func(id transfer.ID) bool {
+			n.mu.Lock()
+			defer n.mu.Unlock()
+			_, running := n.inflight[id]
+			return running
+		})
+		if removed > 0 || err != nil {
+			n.log.Info("partial files of old transfers removed", "count", removed, "keep", n.cfg.KeepPartials, "err", err)
+		}
+		select {
+		case <-n.ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // bootstrap joins the DHT and closes n.ready when the routing table is

@@ -189,6 +189,10 @@ func (n *Node) receive(link io.ReadWriteCloser, from signaling.Peer, relayed boo
 	t := &IncomingTransfer{n: n, r: r, relay: relayed, done: make(chan struct{}), offer: Offer{
 		Transfer: o.ID, From: from.Account, Device: from.Device, Contact: c.Name,
 		Name: o.SafeName(), Size: o.Size, MediaType: o.MediaType}}
+	if why := offerConflict(n.records, o.ID, from.Account); why != "" {
+		r.Refuse(why)
+		return nil, fmt.Errorf("transfer %s refused: %s", o.ID, why)
+	}
 	n.mu.Lock()
 	_, dup := n.inflight[o.ID]
 	if !dup {
@@ -208,6 +212,24 @@ func (n *Node) receive(link io.ReadWriteCloser, from signaling.Peer, relayed boo
 	})
 	n.emit(t.event(EventOffer, r.Status()))
 	return t, nil
+}
+
+// offerConflict says why an offer of transfer id from account must not
+// go on, or "" if it may: the history's record of id is another
+// account's transfer, or a transfer already received. An offer of a
+// known, unfinished transfer from its own sender is a resume. The record
+// is left as it is.
+func offerConflict(recs *records, id transfer.ID, from identity.AccountID) string {
+	rec, ok := recs.get(id, Incoming)
+	switch {
+	case !ok:
+		return ""
+	case rec.Peer != from:
+		return "this transfer ID belongs to another transfer"
+	case rec.State == multidevice.Finished:
+		return "this transfer was already received"
+	}
+	return ""
 }
 
 // track waits for the end of an incoming transfer and records it.

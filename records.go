@@ -49,8 +49,12 @@ type Record struct {
 	// Devices are the recipient devices of an outgoing transfer.
 	Devices []DeviceRecord `json:"devices,omitempty"`
 	Error   string         `json:"error,omitempty"`
-	Created time.Time      `json:"created"`
-	Updated time.Time      `json:"updated"`
+	// PartialRemoved says the partial file of an incoming transfer that
+	// did not finish was removed (Config.KeepPartials): a Reask starts
+	// from the beginning.
+	PartialRemoved bool      `json:"partial_removed,omitempty"`
+	Created        time.Time `json:"created"`
+	Updated        time.Time `json:"updated"`
 }
 
 // DeviceRecord is one recipient device of an outgoing transfer.
@@ -179,8 +183,43 @@ func (r *records) trim() {
 		if oldest == nil {
 			return
 		}
+		// A transfer gone from the history can no longer resume.
+		removePartial(oldest)
 		delete(r.byID, recordKey{oldest.ID, oldest.Direction})
 	}
+}
+
+// removePartial deletes the partial file an incoming transfer that did
+// not finish keeps for a resume, if any.
+func removePartial(rec *Record) {
+	if rec.Direction != Incoming || rec.State == multidevice.Finished || rec.Dir == "" || rec.PartialRemoved {
+		return
+	}
+	if err := os.Remove(transfer.PartialPath(rec.Dir, rec.ID)); err == nil || errors.Is(err, os.ErrNotExist) {
+		rec.PartialRemoved = true
+	}
+}
+
+// expirePartials removes the partial files of incoming transfers that
+// ended without finishing before cutoff, except those running, and saves
+// the history if any was removed. It returns how many were.
+func (r *records) expirePartials(cutoff time.Time, running func(transfer.ID) bool) (int, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, rec := range r.byID {
+		if rec.Direction != Incoming || rec.PartialRemoved || !rec.State.Terminal() || rec.State == multidevice.Finished ||
+			rec.Dir == "" || !rec.Updated.Before(cutoff) || running(rec.ID) {
+			continue
+		}
+		if removePartial(rec); rec.PartialRemoved {
+			n++
+		}
+	}
+	if n == 0 {
+		return 0, nil
+	}
+	return n, r.save()
 }
 
 func (r *records) save() error {

@@ -16,6 +16,10 @@ import (
 // so a later attempt at the same transfer finds it and resumes.
 func partialName(id ID) string { return ".peerdrop-" + id.String() + ".part" }
 
+// PartialPath is where a receiver keeps the partial file of transfer id
+// received into dir, for a resume.
+func PartialPath(dir string, id ID) string { return filepath.Join(dir, partialName(id)) }
+
 // busyPartials holds the partial files being written in this process, so
 // two attempts at the same transfer cannot write the same file.
 var busyPartials sync.Map
