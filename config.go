@@ -68,7 +68,8 @@ type Config struct {
 	// KeepPartials is how long the partial file of an incoming transfer
 	// that failed or was canceled is kept for a resume (Reask, "peerdrop
 	// resume") after its last attempt; then it is removed, as it is when
-	// the transfer leaves the history (the last 1000). Negative: forever.
+	// the transfer leaves the history (the last 1000). Negative: never by
+	// age.
 	// Default: 7 days.
 	KeepPartials time.Duration
 	// RequestTimeout bounds the wait for a device's answer to a request
