@@ -16,6 +16,8 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"github.com/peerdrop/peerdrop"
 )
 
 // version is set at build time with -ldflags "-X main.version=v1.2.3";
@@ -38,6 +40,16 @@ type app struct {
 
 	outMu sync.Mutex
 	above io.Writer // while progress bars are drawn: writes lines above them
+
+	// A command a running recv runs for a client (control.go): remote
+	// skips the set-up from flags, environment and config; shared is the
+	// recv's Node; router takes the events of its transfers; term and
+	// width say whether the client's terminal shows progress bars.
+	remote bool
+	shared *peerdrop.Node
+	router *eventRouter
+	term   *bool
+	width  int
 }
 
 // options are the global options.
@@ -100,10 +112,15 @@ Global options come from flags, then PEERDROP_* environment variables
 Exit status: 0 ok, 1 error, 2 usage, 3 refused, 4 canceled, 5 failed (no device
 received the file), 6 unknown contact/device/transfer, 7 not initialized,
 130 interrupted.`,
-		SilenceUsage:      true,
-		SilenceErrors:     true,
-		Args:              cobra.ArbitraryArgs,
-		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error { return a.setup(cmd) },
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Args:          cobra.ArbitraryArgs,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			if a.remote {
+				return nil // the running recv's options hold
+			}
+			return a.setup(cmd)
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) > 0 {
 				return usageErr("unknown command %q", args[0])
@@ -240,6 +257,10 @@ func (a *app) exit(err error) int {
 	a.cancel()
 	if err == nil {
 		return exitOK
+	}
+	var re *remoteExit
+	if errors.As(err, &re) {
+		return re.code // the running recv printed the command's output and error
 	}
 	code, hint := classify(err, a.home)
 	fmt.Fprintf(a.stderr, "peerdrop: %s\n", termSafe(err.Error()))

@@ -62,13 +62,29 @@ type timing struct {
 
 func (a *app) newDisplay(names func(identity.AccountID) string) *display {
 	d := &display{a: a, names: names, rows: make(map[rowKey]*row), timing: make(map[timingKey]*timing)}
-	if !a.opt.json && isTerminal(a.stderr) {
-		d.bars = mpb.New(mpb.WithOutput(a.stderr), mpb.WithWidth(100), mpb.WithRefreshRate(150*time.Millisecond))
+	if !a.opt.json && a.stderrIsTerminal() {
+		opts := []mpb.ContainerOption{mpb.WithOutput(a.stderr), mpb.WithWidth(100), mpb.WithRefreshRate(150 * time.Millisecond)}
+		if a.term != nil { // a client's terminal, through the control socket
+			opts = append(opts, mpb.WithAutoRefresh())
+			if a.width > 0 {
+				opts[1] = mpb.WithWidth(min(a.width, 100))
+			}
+		}
+		d.bars = mpb.New(opts...)
 		a.outMu.Lock()
 		a.above = d.bars
 		a.outMu.Unlock()
 	}
 	return d
+}
+
+// stderrIsTerminal says whether progress bars are drawn: on a terminal,
+// here or a client's (control.go).
+func (a *app) stderrIsTerminal() bool {
+	if a.term != nil {
+		return *a.term
+	}
+	return isTerminal(a.stderr)
 }
 
 func isTerminal(w io.Writer) bool {

@@ -40,6 +40,13 @@ func (a *app) nodeConfig() (*peerdrop.Config, error) {
 	return cfg, nil
 }
 
+// closeNode closes a Node openNode opened, not a running recv's.
+func (a *app) closeNode(n *peerdrop.Node) {
+	if n != a.shared {
+		n.Close()
+	}
+}
+
 // optErr makes a malformed option a usage error.
 func optErr(err error, hint string) error {
 	var se *netopt.SyntaxError
@@ -62,6 +69,9 @@ func parseListen(s string) (netip.AddrPort, error) {
 // Nodes are short-lived (read-only in the DHT, see
 // peerdrop.Config.ShortLived) unless mod says otherwise, as recv does.
 func (a *app) openNode(mod func(*peerdrop.Config)) (*peerdrop.Node, error) {
+	if a.shared != nil {
+		return a.shared, nil // the running recv's (control.go)
+	}
 	cfg, err := a.nodeConfig()
 	if err != nil {
 		return nil, err

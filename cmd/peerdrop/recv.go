@@ -47,26 +47,34 @@ first transfer ended: status 0 if the file was saved and verified, 3 if refused,
 			disp := a.newDisplay(names)
 			defer disp.close()
 			ended := make(chan peerdrop.Event, 64)
+			// Transfers that send and resume run here for other terminals
+			// (control.go) have their events routed to them.
+			router := &eventRouter{fallback: func(e peerdrop.Event) {
+				disp.event(e)
+				if e.Direction == peerdrop.Incoming && e.Kind == peerdrop.EventState && e.State.Terminal() {
+					select {
+					case ended <- e:
+					default:
+					}
+				}
+			}}
 			n, err := a.openNode(func(c *peerdrop.Config) {
 				c.ShortLived = false // it stays: a full DHT node unless behind a NAT
 				c.DownloadDir = abs
 				if yes {
 					c.AutoAccept = func(peerdrop.Offer) bool { return true }
 				}
-				c.OnEvent = func(e peerdrop.Event) {
-					disp.event(e)
-					if e.Direction == peerdrop.Incoming && e.Kind == peerdrop.EventState && e.State.Terminal() {
-						select {
-						case ended <- e:
-						default:
-						}
-					}
-				}
+				c.OnEvent = router.route
 			})
 			if err != nil {
 				return err
 			}
 			defer n.Close()
+			ctl, err := a.serveControl(n, router)
+			if err != nil {
+				return withHint(exitError, err, "send and resume will not run while this recv holds the home")
+			}
+			defer ctl.Close()
 
 			pctx, cancel := context.WithTimeout(a.ctx, 20*time.Second)
 			devs, perr := n.PublishDevices(pctx)

@@ -44,13 +44,20 @@ sender's peerdrop must be running (recv) and the file unchanged.`,
 			case match[0].State == multidevice.Finished:
 				return withHint(exitUsage, fmt.Errorf("%s was received completely: %s", match[0].Name, match[0].Path), "")
 			}
+			// A running recv holds the home: it resumes for us.
+			if ok, err := a.viaDaemon([]string{"resume", match[0].ID.String()}); ok {
+				return err
+			}
 			disp := a.newDisplay(contactNamer(st))
 			defer disp.close()
 			n, err := a.openNode(func(c *peerdrop.Config) { c.OnEvent = disp.event })
 			if err != nil {
 				return err
 			}
-			defer n.Close()
+			defer a.closeNode(n)
+			if a.router != nil { // in a running recv: its Node's events of the transfer are ours
+				defer a.router.own(match[0].ID, disp.event)()
+			}
 			ctx, cancel := context.WithTimeout(a.ctx, time.Minute)
 			in, err := n.Reask(ctx, match[0].ID)
 			cancel()

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	"github.com/peerdrop/peerdrop/identity"
 	"github.com/peerdrop/peerdrop/multidevice"
 	"github.com/peerdrop/peerdrop/signaling"
+	"github.com/peerdrop/peerdrop/transfer"
 )
 
 func (a *app) sendCommand() *cobra.Command {
@@ -38,7 +40,7 @@ it (see the hint), 6 for an unknown contact.`,
 				return err
 			}
 			files := args[1:]
-			for _, f := range files {
+			for i, f := range files {
 				fi, err := os.Stat(f)
 				if err != nil {
 					return withHint(exitError, err, "")
@@ -46,6 +48,13 @@ it (see the hint), 6 for an unknown contact.`,
 				if !fi.Mode().IsRegular() {
 					return withHint(exitUsage, fmt.Errorf("%s is not a regular file", f), "send files one by one (archive a directory first)")
 				}
+				if files[i], err = filepath.Abs(f); err != nil {
+					return err
+				}
+			}
+			// A running recv holds the home: it sends for us.
+			if ok, err := a.viaDaemon(append([]string{"send", "--find-timeout=" + find.String(), args[0]}, files...)); ok {
+				return err
 			}
 			disp := a.newDisplay(contactNamer(st))
 			defer disp.close()
@@ -53,7 +62,7 @@ it (see the hint), 6 for an unknown contact.`,
 			if err != nil {
 				return err
 			}
-			defer n.Close()
+			defer a.closeNode(n)
 			var first error
 			for _, f := range files {
 				err := a.sendOne(n, disp, ct, f, find)
@@ -75,10 +84,14 @@ it (see the hint), 6 for an unknown contact.`,
 func (a *app) sendOne(n *peerdrop.Node, disp *display, ct identity.Contact, path string, find time.Duration) error {
 	start := time.Now()
 	var out *peerdrop.OutgoingTransfer
+	id := transfer.NewID()
+	if a.router != nil { // in a running recv: its Node's events of id are ours
+		defer a.router.own(id, disp.event)()
+	}
 	fctx, cancel := context.WithTimeout(a.ctx, find)
 	for {
 		var err error
-		out, err = n.SendFile(fctx, ct.ID, path)
+		out, err = n.SendFileWithID(fctx, id, ct.ID, path)
 		if err == nil {
 			break
 		}
