@@ -50,6 +50,7 @@ type app struct {
 	router *eventRouter
 	term   *bool
 	width  int
+	offers *offerBook // recv's undecided offers (accept.go)
 }
 
 // options are the global options.
@@ -150,7 +151,7 @@ received the file), 6 unknown contact/device/transfer, 7 not initialized,
 	pf.Var((*levelValue)(&a.opt.logLevel), "log-level", "log detail on stderr: debug, info, warn, error")
 
 	root.AddCommand(a.initCommand(), a.idCommand(), a.contactCommand(), a.deviceCommand(),
-		a.sendCommand(), a.recvCommand(), a.resumeCommand(), a.transfersCommand(),
+		a.sendCommand(), a.recvCommand(), a.acceptCommand(), a.refuseCommand(), a.resumeCommand(), a.transfersCommand(),
 		a.dhtNodeCommand(), a.demoCommand(), a.versionCommand())
 	for _, c := range root.Commands() {
 		wrapArgs(c)

@@ -43,7 +43,7 @@ const controlFile = "control.sock"
 // controlCommands are the commands a daemon runs for clients: those that
 // need the home's Node. The others read and write the home's files, as
 // the running Node expects (it picks up contacts edited by others).
-var controlCommands = map[string]bool{"send": true, "resume": true}
+var controlCommands = map[string]bool{"send": true, "resume": true, "accept": true, "refuse": true}
 
 // maxControlRequest bounds a request line.
 const maxControlRequest = 1 << 20
@@ -194,7 +194,7 @@ func (s *controlServer) serve(c net.Conn) {
 	fw := &frameWriter{w: c}
 	if err != nil || len(req.Args) == 0 || !controlCommands[req.Args[0]] {
 		code := exitUsage
-		_ = fw.frame(controlFrame{Err: "peerdrop: the running recv runs only send and resume\n", Exit: &code})
+		_ = fw.frame(controlFrame{Err: "peerdrop: the running recv runs only send, resume, accept and refuse\n", Exit: &code})
 		return
 	}
 	ctx, cancel := context.WithCancel(s.a.ctx)
@@ -205,7 +205,7 @@ func (s *controlServer) serve(c net.Conn) {
 	}()
 	sub := &app{stdin: strings.NewReader(""), stdout: fw.stream(false), stderr: fw.stream(true),
 		log: s.a.log, ctx: ctx, cancel: cancel,
-		remote: true, shared: s.n, router: s.router, term: &req.Term, width: req.Width}
+		remote: true, shared: s.n, router: s.router, term: &req.Term, width: req.Width, offers: s.a.offers}
 	sub.in = bufio.NewReader(sub.stdin)
 	root := sub.rootCommand() // its flags reset the options to their defaults: set them after
 	sub.home, sub.opt, sub.name = s.a.home, s.a.opt, s.a.name

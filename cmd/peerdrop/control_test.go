@@ -67,3 +67,49 @@ func TestSendWhileReceiving(t *testing.T) {
 		t.Fatalf("the control socket is left behind: %v", err)
 	}
 }
+
+// TestAcceptFromAnotherTerminal: a recv with no terminal to ask (its
+// input ended) keeps offers waiting; "peerdrop accept ID" and "refuse ID"
+// from another terminal answer them, and the sender sees the answer.
+func TestAcceptFromAnotherTerminal(t *testing.T) {
+	l := newLab(t)
+	alice := l.person("alice", "desk")
+	bob := l.person("bob", "laptop")
+	l.friends("alice", alice, "bob", bob)
+	bobHome := l.home("bob")
+	if _, errOut, code := runPD(t, l.env, "", "--home", bobHome, "accept", "0123"); code != exitUnknown {
+		t.Fatalf("accept with no recv running: status %d: %s", code, errOut)
+	}
+	inbox := t.TempDir()
+	rx := l.recv(bobHome, "", "--dir", inbox) // stdin at its end: no one to ask here
+	defer rx.Kill()
+
+	question := func() string {
+		t.Helper()
+		ev := rx.Next(30*time.Second, "question", nil)
+		return ev["transfer"].(string)
+	}
+	src, data := testfile.Random(t, t.TempDir(), "yes please.bin", 300<<10)
+	tx := start(t, "", l.env, "--home", l.home("alice"), "--json", "send", "bob", src)
+	id := question()
+	if out, errOut, code := runPD(t, l.env, "", "--home", bobHome, "accept", id[:10]); code != 0 || !strings.Contains(out, "Accepted yes please.bin from alice") {
+		t.Fatalf("accept: status %d\n%s%s", code, out, errOut)
+	}
+	if res := tx.Next(60*time.Second, "result", nil); res["ok"] != true || tx.Wait(10*time.Second) != 0 {
+		t.Fatalf("send after accept: %v\n%s", res, tx.Stderr)
+	}
+	testfile.Same(t, filepath.Join(inbox, "yes please.bin"), data)
+	if _, errOut, code := runPD(t, l.env, "", "--home", bobHome, "accept", id[:10]); code != exitUnknown {
+		t.Fatalf("accept of an answered offer: status %d: %s", code, errOut)
+	}
+
+	src2, _ := testfile.Random(t, t.TempDir(), "no thanks.bin", 1000)
+	tx2 := start(t, "", l.env, "--home", l.home("alice"), "send", "bob", src2)
+	id2 := question()
+	if out, errOut, code := runPD(t, l.env, "", "--home", bobHome, "--json", "refuse", id2[:10], "--reason", "not today"); code != 0 || !strings.Contains(out, `"event":"refused"`) {
+		t.Fatalf("refuse: status %d\n%s%s", code, out, errOut)
+	}
+	if code := tx2.Wait(60 * time.Second); code != exitRefused || !strings.Contains(tx2.Stderr.String(), "not today") {
+		t.Fatalf("send after refuse: status %d\n%s", code, tx2.Stderr)
+	}
+}

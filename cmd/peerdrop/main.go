@@ -13,7 +13,8 @@
 //	peerdrop send Bob report.pdf        # to every device of Bob's
 //
 // Commands: init, id, contact (add, list, remove), device (export, import,
-// revoke), send, recv, resume, transfers, dht-node, demo, version. Run
+// revoke), send, recv, accept, refuse, resume, transfers, dht-node, demo,
+// version. Run
 // "peerdrop help COMMAND" for each one's flags.
 //
 // Global options come from flags, then PEERDROP_* environment variables

@@ -89,16 +89,36 @@ first transfer ended: status 0 if the file was saved and verified, 3 if refused,
 				a.notef("Receiving into %s as %s (%s). Ctrl-C to stop.\n", abs, n.DeviceName(), n.Device().Short())
 			}
 
+			// Offers wait in the book, where accept and refuse from other
+			// terminals find them, while this terminal asks about them
+			// one at a time.
+			a.offers = &offerBook{}
+			asks := make(chan *pendingOffer, 64)
+			go func() {
+				for {
+					select {
+					case in := <-n.Offers():
+						p := a.offers.add(in, names(in.Offer().From))
+						select {
+						case asks <- p:
+						case <-a.ctx.Done():
+							return
+						}
+					case <-a.ctx.Done():
+						return
+					}
+				}
+			}()
 			var answers <-chan string // stdin lines, read once the first offer is asked about
 			for {
 				select {
 				case <-a.ctx.Done():
 					return errInterrupted
-				case in := <-n.Offers():
+				case p := <-asks:
 					if answers == nil {
 						answers = a.lines()
 					}
-					a.decide(in, abs, names(in.Offer().From), answers)
+					a.decide(p, abs, answers)
 				case e := <-ended:
 					if once {
 						return onceResult(e)
@@ -145,36 +165,52 @@ func (a *app) lines() <-chan string {
 	return ch
 }
 
-// decide asks the user about one offer.
-func (a *app) decide(in *peerdrop.IncomingTransfer, dir, from string, answers <-chan string) {
+// decide asks the user about one offer, on this terminal; "peerdrop
+// accept/refuse ID" from another may answer first. With no terminal to
+// ask (end of input), the offer waits for those until the sender gives up.
+func (a *app) decide(p *pendingOffer, dir string, answers <-chan string) {
+	in := p.in
 	o := in.Offer()
 	if a.opt.json {
 		// The offer event is already out; the answer is the next stdin line.
 		a.emitJSON(map[string]any{"event": "question", "transfer": o.Transfer, "question": "accept? (y/n)"})
 	} else {
-		fmt.Fprintf(a.stderr, "%s offers %s (%s, %s). Accept? [y/N] ", termSafeArgs([]any{from, o.Name, humanBytes(o.Size), o.MediaType})...)
+		fmt.Fprintf(a.stderr, "%s offers %s (%s, %s). Accept? [y/N] (or: peerdrop accept %s) ",
+			termSafeArgs([]any{p.from, o.Name, humanBytes(o.Size), o.MediaType, o.Transfer.String()[:8]})...)
 	}
-	var answer string
-	var ok bool
-	select {
-	case answer, ok = <-answers:
-	case <-in.Done():
-		a.notef("\n%s: the offer was withdrawn\n", o.Name)
-		return
-	case <-a.ctx.Done():
-		return
-	}
-	if !ok {
-		in.Refuse("nobody to ask")
-		a.notef("\nno answer (end of input): refused\n")
-		return
-	}
-	switch strings.ToLower(answer) {
-	case "y", "yes":
-		if err := in.Accept(transfer.Destination{Dir: dir}); err != nil {
+	for {
+		var answer string
+		var ok bool
+		select {
+		case answer, ok = <-answers:
+		case <-p.decided:
+			a.notef("\n%s: answered from %s\n", o.Name, p.by)
+			return
+		case <-in.Done():
+			a.notef("\n%s: the offer was withdrawn\n", o.Name)
+			return
+		case <-a.ctx.Done():
+			return
+		}
+		if !ok {
+			if answers != nil {
+				a.notef("\nno terminal to answer on: waiting for peerdrop accept or refuse %s\n", o.Transfer.String()[:8])
+			}
+			answers = nil // end of input: wait for another terminal
+			continue
+		}
+		yes := strings.EqualFold(answer, "y") || strings.EqualFold(answer, "yes")
+		first, err := p.answer("this terminal", func() error {
+			if yes {
+				return in.Accept(transfer.Destination{Dir: dir})
+			}
+			return in.Refuse("declined")
+		})
+		if !first {
+			a.notef("%s: already answered from %s\n", o.Name, p.by)
+		} else if err != nil {
 			a.notef("%s: %v\n", o.Name, err)
 		}
-	default:
-		in.Refuse("declined")
+		return
 	}
 }
