@@ -14,8 +14,7 @@
 //
 // Commands: init, id, contact (add, list, remove), device (export, import,
 // revoke), send, recv, accept, refuse, resume, transfers, dht-node, demo,
-// version. Run
-// "peerdrop help COMMAND" for each one's flags.
+// version. Run "peerdrop help COMMAND" for each one's flags.
 //
 // Global options come from flags, then PEERDROP_* environment variables
 // (PEERDROP_BOOTSTRAP for --bootstrap, PEERDROP_TURN_USER for --turn-user),
