@@ -10,6 +10,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/peerdrop/peerdrop/internal/testenv"
@@ -112,16 +113,20 @@ func TestHostileSenders(t *testing.T) {
 		}, func(err error) bool { return strings.Contains(err.Error(), "link failed") }},
 	}
 	for _, tc := range cases {
+		// In a synctest bubble: the timeouts run on a fake clock.
 		t.Run(tc.name, func(t *testing.T) {
-			left, err := hostileSender(t, tc.size, tc.script)
-			if err == nil || !tc.check(err) {
-				t.Fatalf("got %v", err)
-			}
-			for _, n := range left {
-				if !strings.HasSuffix(n, ".part") {
-					t.Fatalf("published %s from a hostile sender", n)
+			synctest.Test(t, func(t *testing.T) {
+				left, err := hostileSender(t, tc.size, tc.script)
+				if err == nil || !tc.check(err) {
+					t.Fatalf("got %v", err)
 				}
-			}
+				for _, n := range left {
+					if !strings.HasSuffix(n, ".part") {
+						t.Fatalf("published %s from a hostile sender", n)
+					}
+				}
+				time.Sleep(2 * time.Second) // (fake) the script may still sleep: let it end
+			})
 		})
 	}
 }
@@ -148,6 +153,10 @@ func TestHostileHello(t *testing.T) {
 }
 
 func TestReceiveSilentPeer(t *testing.T) {
+	synctest.Test(t, receiveSilentPeer) // the timeouts on a fake clock
+}
+
+func receiveSilentPeer(t *testing.T) {
 	a, b := net_pipe(t)
 	defer a.Close()
 	cfg := fastCfg()
@@ -227,11 +236,15 @@ func TestHostileReceivers(t *testing.T) {
 		}, isProto},
 	}
 	for name, tc := range cases {
+		// In a synctest bubble: the timeouts run on a fake clock.
 		t.Run(name, func(t *testing.T) {
-			err := hostileReceiver(t, tc.script)
-			if err == nil || !tc.check(err) {
-				t.Fatalf("got %v", err)
-			}
+			synctest.Test(t, func(t *testing.T) {
+				err := hostileReceiver(t, tc.script)
+				if err == nil || !tc.check(err) {
+					t.Fatalf("got %v", err)
+				}
+				time.Sleep(2 * time.Second) // (fake) the script may still sleep: let it end
+			})
 		})
 	}
 }
