@@ -8,7 +8,8 @@ import (
 )
 
 // BenchmarkBackground: what an idle device in the background (poll
-// budget 0.5, as mobile.SetForeground(false) sets) costs per hour, with
+// budget 0.5 and contacts' lists every 10 min, as
+// mobile.SetForeground(false) sets) costs per hour, with
 // 10 contacts: through the UDP DHT (packets and bytes, its own node's
 // maintenance included), and through a signaling proxy alone (requests
 // and bytes on its one TLS connection). Bytes are UDP payloads and TCP
@@ -56,7 +57,8 @@ func BenchmarkBackground(b *testing.B) {
 		for _, c := range contacts {
 			converge(b, []*testNode{dev}, []*testNode{c})
 		}
-		dev.SetPollBudget(0.5)
+		dev.SetPollBudget(0.5)                  // as mobile.SetForeground(false) sets it
+		dev.SetContactRefresh(10 * time.Minute) // likewise
 		return dev
 	}
 	for i := 0; i < b.N; i++ {

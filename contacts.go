@@ -117,7 +117,7 @@ func (n *Node) watchContacts() {
 		ctx, cancel := context.WithTimeout(n.ctx, 20*time.Second)
 		err := n.syncWatches(ctx, false)
 		cancel()
-		wait := n.cfg.ContactRefresh
+		wait := time.Duration(n.contactRefresh.Load())
 		if err != nil {
 			wait = min(wait, retry)
 			retry = min(2*retry, 5*time.Second)

@@ -1,10 +1,13 @@
 package peerdrop
 
 import (
+	"context"
 	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/peerdrop/peerdrop/signaling"
 )
 
 // TestContactStartsLater: Bob runs, Alice (a contact) has never run. When
@@ -67,4 +70,38 @@ func TestManyContacts(t *testing.T) {
 	for _, c := range contacts {
 		converge(t, []*testNode{dev}, []*testNode{c})
 	}
+}
+
+// TestSetContactRefresh: a device added to a contact's account is watched
+// at the next refresh: not for an hour with ContactRefresh at an hour
+// (no listen notifications on this transport), at once once
+// SetContactRefresh shortens it.
+func TestSetContactRefresh(t *testing.T) {
+	tn := &testNet{mem: &signaling.MemoryTransport{}} // polled only: no notifications
+	slow := func(c *Config) { c.ContactRefresh = time.Hour }
+	alice := tn.node(t, "alice", slow)
+	bob := tn.node(t, "bob", nil)
+	befriend(t, []*testNode{alice}, []*testNode{bob})
+	converge(t, []*testNode{alice}, []*testNode{bob})
+	bob2 := tn.join(t, bob, "bob-2", nil)
+	watches := func() bool {
+		alice.mu.Lock()
+		defer alice.mu.Unlock()
+		for _, d := range alice.watched[bob.Account()] {
+			if d == bob2.Device() {
+				return true
+			}
+		}
+		return false
+	}
+	waitFor(t, 5*time.Second, func() bool {
+		l, err := bob2.ContactDevices(context.Background(), bob.Account())
+		return err == nil && len(l) == 2
+	})
+	time.Sleep(300 * time.Millisecond)
+	if watches() {
+		t.Fatal("the new device is watched before any refresh")
+	}
+	alice.SetContactRefresh(100 * time.Millisecond)
+	waitFor(t, 5*time.Second, watches)
 }

@@ -111,6 +111,8 @@ type Node struct {
 	inflight map[transfer.ID]*IncomingTransfer
 	eventMu  sync.Mutex // one OnEvent call at a time
 	refused  atomic.Int64
+
+	contactRefresh atomic.Int64 // ContactRefresh, or SetContactRefresh's (a time.Duration)
 }
 
 // Open starts a Node from its home directory. A nil cfg is the zero
@@ -184,6 +186,7 @@ func open(c Config, st *identity.Store, acct *identity.Account, dev *identity.De
 		contacts: make(map[identity.AccountID]identity.Contact), watched: make(map[identity.AccountID][]identity.DeviceID),
 		inflight: make(map[transfer.ID]*IncomingTransfer)}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
+	n.contactRefresh.Store(int64(c.ContactRefresh))
 	if err := n.start(); err != nil {
 		n.stop()
 		return nil, err
@@ -458,6 +461,23 @@ func (n *Node) mapListeners() {
 // SetPollBudget changes the signaling poll load at once (see
 // Config.PollBudget): lower in the background, higher in the foreground.
 func (n *Node) SetPollBudget(budget float64) { n.sig.SetPollBudget(budget) }
+
+// SetContactRefresh changes how often contacts' device lists are fetched
+// again (Config.ContactRefresh; 0 or less: back to it): longer in the
+// background, where the lists' listen notifications (or the next
+// foreground) bring changes anyway. A shorter interval refreshes at once.
+func (n *Node) SetContactRefresh(d time.Duration) {
+	if d <= 0 {
+		d = n.cfg.ContactRefresh
+	}
+	n.dir.SetTTL(d)
+	if old := time.Duration(n.contactRefresh.Swap(int64(d))); d < old {
+		select {
+		case n.kick <- struct{}{}:
+		default:
+		}
+	}
+}
 
 // Stats are counters for diagnostics.
 type Stats struct {

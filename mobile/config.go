@@ -59,6 +59,11 @@ type Config struct {
 	// Defaults: 10 and 0.5.
 	ForegroundPollBudget float64
 	BackgroundPollBudget float64
+	// BackgroundContactRefreshSeconds is how often contacts' device lists
+	// are fetched again in the background (the foreground's: 60 s); their
+	// changes are also notified where the DHT nodes or the proxy listen.
+	// Default: 600.
+	BackgroundContactRefreshSeconds int64
 	// LogLevel is the least level passed to the LogListener: -4 debug,
 	// 0 info, 4 warn, 8 error. Default: 0 (info).
 	LogLevel int

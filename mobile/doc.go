@@ -31,7 +31,10 @@
 //
 // For the battery, SetForeground(false) lowers the DHT polling for
 // incoming requests (Config.BackgroundPollBudget, default 0.5 gets per
-// second for all contacts together); SetForeground(true) restores it.
+// second for all contacts together) and fetches contacts' device lists
+// every 10 minutes instead of every minute
+// (Config.BackgroundContactRefreshSeconds); SetForeground(true) restores
+// both, and refreshes the lists at once.
 // NetworkChanged re-bootstraps the DHT and refreshes contacts after the
 // device changed networks.
 //

@@ -82,6 +82,9 @@ func NewNode(cfg *Config) *Node {
 	if c.ForegroundPollBudget <= 0 {
 		c.ForegroundPollBudget = 10
 	}
+	if c.BackgroundContactRefreshSeconds <= 0 {
+		c.BackgroundContactRefreshSeconds = 600
+	}
 	if c.BackgroundPollBudget <= 0 {
 		c.BackgroundPollBudget = 0.5
 	}
@@ -148,6 +151,7 @@ func (n *Node) Start() error {
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	if !n.fg {
 		node.SetPollBudget(n.cfg.BackgroundPollBudget)
+		node.SetContactRefresh(time.Duration(n.cfg.BackgroundContactRefreshSeconds) * time.Second)
 	}
 	n.wg.Add(1)
 	go n.serveOffers(node)
@@ -333,8 +337,10 @@ func (n *Node) SetForeground(foreground bool) {
 	}
 	if foreground {
 		node.SetPollBudget(n.cfg.ForegroundPollBudget)
+		node.SetContactRefresh(0)
 	} else {
 		node.SetPollBudget(n.cfg.BackgroundPollBudget)
+		node.SetContactRefresh(time.Duration(n.cfg.BackgroundContactRefreshSeconds) * time.Second)
 	}
 }
 

@@ -243,19 +243,26 @@ type cached struct {
 	fetched time.Time
 }
 
+// SetTTL changes TTL while the Directory is in use.
+func (d *Directory) SetTTL(ttl time.Duration) {
+	d.mu.Lock()
+	d.TTL = ttl
+	d.mu.Unlock()
+}
+
 // Lookup returns the account's device list, from the cache when fresh.
 func (d *Directory) Lookup(ctx context.Context, account identity.AccountID) (*DeviceList, error) {
 	now := time.Now
 	if d.Now != nil {
 		now = d.Now
 	}
+	d.mu.Lock()
 	ttl := d.TTL
+	c, ok := d.cache[account]
+	d.mu.Unlock()
 	if ttl == 0 {
 		ttl = 10 * time.Minute
 	}
-	d.mu.Lock()
-	c, ok := d.cache[account]
-	d.mu.Unlock()
 	if ok && now().Sub(c.fetched) < ttl {
 		return c.list, nil
 	}
