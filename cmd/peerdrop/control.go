@@ -80,9 +80,9 @@ func (a *app) viaDaemon(args []string) (bool, error) {
 	}
 	defer conn.Close()
 	req := controlRequest{Args: args, JSON: a.opt.json}
-	if f, ok := a.stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+	if isTerminal(a.stderr) {
 		req.Term = true
-		req.Width, _, _ = term.GetSize(int(f.Fd()))
+		req.Width, _, _ = term.GetSize(int(a.stderr.(*os.File).Fd()))
 	}
 	b, _ := json.Marshal(req)
 	if _, err := conn.Write(append(b, '\n')); err != nil {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"unicode"
+	"unicode/utf16"
 	"unicode/utf8"
 )
 
@@ -119,16 +120,11 @@ func jsonSafe(b []byte) []byte {
 			continue
 		}
 		if r > 0xffff && unsafeRune(r) {
-			r1, r2 := utf16Surrogates(r)
+			r1, r2 := utf16.EncodeRune(r)
 			fmt.Fprintf(&out, `\u%04x\u%04x`, r1, r2)
 			continue
 		}
 		out.WriteRune(r)
 	}
 	return []byte(out.String())
-}
-
-func utf16Surrogates(r rune) (rune, rune) {
-	r -= 0x10000
-	return 0xd800 + (r>>10)&0x3ff, 0xdc00 + r&0x3ff
 }
