@@ -10,6 +10,7 @@ import (
 
 	anadht "github.com/anacrolix/dht/v2"
 	"github.com/anacrolix/dht/v2/bep44"
+	"github.com/anacrolix/dht/v2/int160"
 	"github.com/anacrolix/dht/v2/krpc"
 
 	"github.com/peerdrop/peerdrop/signaling"
@@ -101,14 +102,9 @@ func (d *Node) storesOwn(target bep44.Target) bool {
 	if len(nodes) < storersPerKey {
 		return true
 	}
-	self, far := d.srv.ID(), nodes[len(nodes)-1].ID
-	for i := range self {
-		a, b := self[i]^target[i], far[i]^target[i]
-		if a != b {
-			return a < b
-		}
-	}
-	return false
+	t := int160.FromByteArray(target)
+	self, far := int160.FromByteArray(d.srv.ID()), int160.FromByteArray(nodes[len(nodes)-1].ID)
+	return int160.Distance(self, t).Cmp(int160.Distance(far, t)) < 0
 }
 
 // Updates delivers the verified items notified for the targets.
