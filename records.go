@@ -208,11 +208,10 @@ func (r *records) expirePartials(cutoff time.Time, running func(transfer.ID) boo
 	defer r.mu.Unlock()
 	n := 0
 	for _, rec := range r.byID {
-		if rec.Direction != Incoming || rec.PartialRemoved || !rec.State.Terminal() || rec.State == multidevice.Finished ||
-			rec.Dir == "" || !rec.Updated.Before(cutoff) || running(rec.ID) {
+		if rec.PartialRemoved || !rec.State.Terminal() || !rec.Updated.Before(cutoff) || running(rec.ID) {
 			continue
 		}
-		if removePartial(rec); rec.PartialRemoved {
+		if removePartial(rec); rec.PartialRemoved { // it keeps to unfinished incoming transfers
 			n++
 		}
 	}
