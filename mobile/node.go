@@ -150,8 +150,7 @@ func (n *Node) Start() error {
 	n.node = node
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	if !n.fg {
-		node.SetPollBudget(n.cfg.BackgroundPollBudget)
-		node.SetContactRefresh(time.Duration(n.cfg.BackgroundContactRefreshSeconds) * time.Second)
+		n.applyForeground(node, false)
 	}
 	n.wg.Add(1)
 	go n.serveOffers(node)
@@ -332,16 +331,21 @@ func (n *Node) SetForeground(foreground bool) {
 	n.fg = foreground
 	node := n.node
 	n.mu.Unlock()
-	if node == nil {
-		return
+	if node != nil {
+		n.applyForeground(node, foreground)
 	}
+}
+
+// applyForeground sets the running node's poll budget and contact refresh
+// for the foreground or the background.
+func (n *Node) applyForeground(node *peerdrop.Node, foreground bool) {
 	if foreground {
 		node.SetPollBudget(n.cfg.ForegroundPollBudget)
 		node.SetContactRefresh(0)
-	} else {
-		node.SetPollBudget(n.cfg.BackgroundPollBudget)
-		node.SetContactRefresh(time.Duration(n.cfg.BackgroundContactRefreshSeconds) * time.Second)
+		return
 	}
+	node.SetPollBudget(n.cfg.BackgroundPollBudget)
+	node.SetContactRefresh(time.Duration(n.cfg.BackgroundContactRefreshSeconds) * time.Second)
 }
 
 // NetworkChanged tells the Node the device changed networks: it
