@@ -19,6 +19,10 @@ var (
 	// header announced, or the file changed size while being sent.
 	ErrSizeMismatch = errors.New("transfer: size mismatch")
 
+	// ErrLinkFailed wraps a failure of the link itself (reset, closed
+	// without CANCEL, unexpected EOF): a later attempt may resume.
+	ErrLinkFailed = errors.New("transfer: link failed")
+
 	// ErrClosed means the transfer was already finished or closed.
 	ErrClosed = errors.New("transfer: closed")
 

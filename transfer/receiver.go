@@ -199,6 +199,11 @@ func (r *Receiver) Refuse(reason string) error {
 // partial file is kept for a later resume. It does not wait (see Done).
 func (r *Receiver) Cancel(reason string) { r.cancel(CancelByUser, reason) }
 
+// Stop is Cancel by an application that is shutting down (code
+// CancelShutdown): the sender may offer the file again later, and resume.
+// It does not wait (see Done).
+func (r *Receiver) Stop(reason string) { r.cancel(CancelShutdown, reason) }
+
 // Close cancels the transfer if it has not ended and waits until
 // everything is released.
 func (r *Receiver) Close() error {
@@ -270,7 +275,7 @@ func (r *Receiver) start(dst Destination) error {
 	r.c.watch(r.cfg.IdleTimeout)
 	if err := r.c.writeFrame(frameGo, appendGo(nil, s.offset)); err != nil {
 		r.stopping.Store(true)
-		r.tr.set(StateFailed, fmt.Errorf("transfer: link failed: %w", err))
+		r.tr.set(StateFailed, fmt.Errorf("%w: %w", ErrLinkFailed, err))
 		return err
 	}
 	return nil
@@ -341,7 +346,7 @@ func (r *Receiver) handle(ev rxEvent) {
 			ev.err = io.ErrUnexpectedEOF
 		}
 		if !errors.Is(ev.err, ErrTimeout) {
-			ev.err = fmt.Errorf("transfer: link failed: %w", ev.err)
+			ev.err = fmt.Errorf("%w: %w", ErrLinkFailed, ev.err)
 		}
 		r.tr.set(StateFailed, ev.err)
 	case ev.t == frameCancel:

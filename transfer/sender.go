@@ -355,7 +355,7 @@ func (s *Sender) linkErr(ctrl <-chan ctrlMsg, err error) error {
 	if errors.Is(err, ErrTimeout) {
 		return err
 	}
-	return fmt.Errorf("transfer: link failed: %w", err)
+	return fmt.Errorf("%w: %w", ErrLinkFailed, err)
 }
 
 // abort tells the receiver why we stop, waits briefly for it to close,
@@ -382,7 +382,7 @@ func (s *Sender) abortProto(readerDone <-chan struct{}, err error, when string) 
 		err = io.ErrUnexpectedEOF
 	}
 	if when != "" {
-		return fmt.Errorf("transfer: link failed %s: %w", when, err)
+		return fmt.Errorf("%w %s: %w", ErrLinkFailed, when, err)
 	}
 	return err
 }
