@@ -5,9 +5,12 @@
 // available beside the aggregate.
 //
 // Advancement, from least to most advanced: a device whose sub-transfer
-// ended without the file (failed < canceled < refused), then connecting,
-// awaiting the peer's decision, ongoing (more bytes is further), finished.
-// When every device has ended without the file, the aggregate is Refused
+// ended without the file (failed < canceled < refused), then waiting (it
+// did not answer and is tried again later), connecting, awaiting the
+// peer's decision, ongoing (more bytes is further), finished. A waiting
+// device has not ended: the aggregate is Waiting while the most advanced
+// device waits. When every device has ended without the file, the
+// aggregate is Refused
 // if any device refused (a person said no), else Canceled if any was
 // canceled, else Failed; its error lists each device's reason.
 package multidevice
@@ -25,7 +28,8 @@ import (
 // State is where one device's sub-transfer, or the aggregate, is.
 type State int
 
-// States. Connecting covers signaling, ICE and TLS; the others match
+// States. Connecting covers signaling, ICE and TLS; Waiting is a device
+// that did not answer (offline) and will be tried again; the others match
 // transfer.State.
 const (
 	Connecting State = iota + 1
@@ -35,9 +39,10 @@ const (
 	Refused
 	Canceled
 	Failed
+	Waiting
 )
 
-var stateNames = [...]string{"", "connecting", "awaiting-peer", "ongoing", "finished", "refused", "canceled", "failed"}
+var stateNames = [...]string{"", "connecting", "awaiting-peer", "ongoing", "finished", "refused", "canceled", "failed", "waiting"}
 
 func (s State) String() string {
 	if s > 0 && int(s) < len(stateNames) {
@@ -61,7 +66,7 @@ func (s *State) UnmarshalText(b []byte) error {
 }
 
 // Terminal reports whether no further change will happen.
-func (s State) Terminal() bool { return s >= Finished }
+func (s State) Terminal() bool { return s >= Finished && s <= Failed }
 
 // FromTransfer maps a transfer state to a device state.
 func FromTransfer(s transfer.State) State {
@@ -91,14 +96,16 @@ func rank(s State) int {
 		return 1
 	case Refused:
 		return 2
-	case Connecting:
+	case Waiting:
 		return 3
-	case AwaitingPeer:
+	case Connecting:
 		return 4
-	case Ongoing:
+	case AwaitingPeer:
 		return 5
-	case Finished:
+	case Ongoing:
 		return 6
+	case Finished:
+		return 7
 	}
 	return -1
 }
@@ -119,7 +126,9 @@ type Device struct {
 	// Connect is how long ICE took, from the peer's answer to the
 	// selected path (ice.Selected.Elapsed).
 	Connect time.Duration
-	Err     error // why it ended, for Refused, Canceled and Failed
+	Err     error // why it ended, for Refused, Canceled and Failed; why it waits, for Waiting
+	// Retry is when a Waiting device is tried next.
+	Retry   time.Time
 	Updated time.Time
 }
 

@@ -98,3 +98,25 @@ func TestStates(t *testing.T) {
 		}
 	}
 }
+
+// TestWaiting: a waiting device has not ended; it leads devices that
+// ended without the file, and devices in progress lead it.
+func TestWaiting(t *testing.T) {
+	w := Device{Device: identity.DeviceID{1}, State: Waiting}
+	failed := Device{Device: identity.DeviceID{2}, State: Failed, Err: errors.New("x")}
+	refused := Device{Device: identity.DeviceID{3}, State: Refused, Err: errors.New("no")}
+	if Waiting.Terminal() || !Failed.Terminal() {
+		t.Fatal("Terminal")
+	}
+	if a := Of([]Device{failed, w, refused}); a.State != Waiting || a.Err != nil || a.Lead != w.Device {
+		t.Fatalf("waiting among ended: %+v", a)
+	}
+	conn := Device{Device: identity.DeviceID{4}, State: Connecting}
+	if a := Of([]Device{w, conn}); a.State != Connecting {
+		t.Fatalf("connecting vs waiting: %+v", a)
+	}
+	var s State
+	if err := s.UnmarshalText([]byte("waiting")); err != nil || s != Waiting {
+		t.Fatalf("%v %v", s, err)
+	}
+}
