@@ -75,6 +75,23 @@ type Config struct {
 	// RequestTimeout bounds the wait for a device's answer to a request
 	// (an offline device never answers). Default: 30s.
 	RequestTimeout time.Duration
+	// DeliveryWindow is how long a device that cannot be reached is tried
+	// again: one that does not answer an offer (offline, or signaling
+	// unreachable), is busy, or loses the link mid-transfer. It shows as
+	// multidevice.Waiting meanwhile, is tried again in the background while
+	// a Node runs on this home (across restarts: the history keeps it; a
+	// ShortLived Node only keeps it for the next one), and resumes where it
+	// stopped. It fails (ErrNoAnswer) when the window, counted from the
+	// offer, has passed. Negative: no retries, a device that does not
+	// answer fails at once.
+	// Default: 24h.
+	DeliveryWindow time.Duration
+	// DeliveryRetry is the first wait before a waiting device is tried
+	// again; each further wait doubles, up to 10 min. A device is tried at
+	// once when its account publishes its device list (a device does as it
+	// starts), when it sends this device a request, and on NetworkChanged.
+	// Default: 15s.
+	DeliveryRetry time.Duration
 	// ConnectTimeout bounds ICE and TLS once a device answered.
 	// Default: 30s.
 	ConnectTimeout time.Duration

@@ -30,6 +30,9 @@ func (n *Node) dial(ctx context.Context, peer signaling.Peer, req request) (*tls
 		if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
 			return nil, ice.Selected{}, fmt.Errorf("%w: waited %v", ErrNoAnswer, n.cfg.RequestTimeout)
 		}
+		if ctx.Err() == nil {
+			err = &unreachedError{err} // the request could not be put
+		}
 		return nil, ice.Selected{}, err
 	}
 	desc, err := parseAnswer(ans.Payload)

@@ -155,6 +155,8 @@ func (n *Node) listenLists() {
 				if signaling.DeviceListTarget(c.ID) == target {
 					n.dir.Forget(c.ID)
 					n.refreshContacts()
+					n.wakeDeliveries(c.ID, identity.DeviceID{}) // a device of it (re)started
+
 				}
 			}
 		}

@@ -21,6 +21,19 @@
 // persisted history; a device that lost a file asks its sender for it
 // again with Reask, and resumes from its partial file.
 //
+// # Deferred delivery
+//
+// A device that does not answer (offline), is busy, or whose link breaks
+// mid-file is not failed: it waits (multidevice.Waiting) and is tried
+// again with backoff (Config.DeliveryRetry, doubling up to 10 min) until
+// Config.DeliveryWindow (a day) has passed since the offer, at once when
+// its account publishes its device list (a device does as it starts) or
+// it sends this device a request. The history keeps waiting devices, so
+// the next Node on the home goes on (a ShortLived one leaves them to the
+// next long-running one); a receiver that accepted an earlier attempt
+// resumes without asking again. Every file leaves a device through one
+// path (deliver in send.go): a first offer, a retry, or a re-ask.
+//
 // # Protocol between two Nodes
 //
 // The requesting side (the sender of a file, or the device re-asking for
@@ -40,5 +53,5 @@
 // the aggregate. History returns the records (home/records.json, written
 // atomically at each state change); transfers that were running when the
 // node stopped show as failed ("interrupted") after a restart and can be
-// re-asked.
+// re-asked, except the devices of outgoing ones that wait.
 package peerdrop

@@ -24,6 +24,10 @@ var (
 	// ErrNoAnswer: a device did not answer a request in time (it is
 	// offline, or cannot reach the DHT).
 	ErrNoAnswer = errors.New("no answer (device offline?)")
+	// ErrWaiting: OutgoingTransfer.Wait returned because the Node closed
+	// while devices were waiting to be tried again (Config.DeliveryWindow);
+	// the next Node on the home goes on trying them.
+	ErrWaiting = errors.New("peerdrop: not delivered yet: devices that did not answer are tried again while a node runs")
 	// ErrCanceledBySender is the reason a transfer canceled by Cancel
 	// carries.
 	ErrCanceledBySender = errors.New("canceled by the sender")

@@ -39,6 +39,10 @@ type Event struct {
 	Rate       float64            `json:"rate,omitempty"`
 	// Relayed is set once connected when the path goes through TURN.
 	Relayed bool `json:"relayed,omitempty"`
+	// Retry is when a waiting device is tried next, and Until when its
+	// tries end (Config.DeliveryWindow).
+	Retry time.Time `json:"retry,omitzero"`
+	Until time.Time `json:"until,omitzero"`
 	// Path is the saved file of a finished incoming transfer.
 	Path string `json:"path,omitempty"`
 	Err  error  `json:"-"`

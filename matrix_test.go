@@ -136,9 +136,11 @@ func TestSenderCancels(t *testing.T) {
 	}
 }
 
+// TestDeviceOffline: with no retries (DeliveryWindow negative), a device
+// that does not answer fails at once. deliver_test.go has the default.
 func TestDeviceOffline(t *testing.T) {
 	t.Parallel() // it mostly waits (timeouts, republishes)
-	_, alice, bobs := aliceAndBob(t, 3, func(c *Config) { c.RequestTimeout = 2 * time.Second },
+	_, alice, bobs := aliceAndBob(t, 3, func(c *Config) { c.RequestTimeout, c.DeliveryWindow = 2*time.Second, -1 },
 		func(c *Config) { c.AutoAccept = AcceptUpTo(1 << 30) })
 	bobs[2].Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -157,7 +159,7 @@ func TestDeviceOffline(t *testing.T) {
 
 func TestAllRefuseAllFail(t *testing.T) {
 	t.Parallel() // it mostly waits (timeouts, republishes)
-	_, alice, bobs := aliceAndBob(t, 2, func(c *Config) { c.RequestTimeout = 2 * time.Second }, nil)
+	_, alice, bobs := aliceAndBob(t, 2, func(c *Config) { c.RequestTimeout, c.DeliveryWindow = 2*time.Second, -1 }, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	src, _ := file(t, t.TempDir(), "x.txt", 1000)
@@ -205,8 +207,9 @@ func TestNonContactSender(t *testing.T) {
 	t.Parallel() // it mostly waits (timeouts, republishes)
 	tn := newMemNet()
 	bob := tn.node(t, "bob", func(c *Config) { c.ContactRefresh = time.Hour })
-	mallory := tn.node(t, "mallory", func(c *Config) { c.RequestTimeout = 2 * time.Second })
-	carol := tn.node(t, "carol", func(c *Config) { c.RequestTimeout = 2 * time.Second })
+	noRetry := func(c *Config) { c.RequestTimeout, c.DeliveryWindow = 2*time.Second, -1 }
+	mallory := tn.node(t, "mallory", noRetry)
+	carol := tn.node(t, "carol", noRetry)
 	if _, err := mallory.AddContact(bob.Account(), "bob"); err != nil {
 		t.Fatal(err)
 	}
@@ -401,8 +404,10 @@ func TestReaskByAnotherAccountRefused(t *testing.T) {
 	}
 }
 
+// TestRestartReceiverMidTransfer: the receiver re-asks after a restart
+// (with no retries by the sender; deliver_test.go has those).
 func TestRestartReceiverMidTransfer(t *testing.T) {
-	tn, alice, bobs := aliceAndBob(t, 1, nil, func(c *Config) { c.AutoAccept = AcceptUpTo(1 << 40) })
+	tn, alice, bobs := aliceAndBob(t, 1, func(c *Config) { c.DeliveryWindow = -1 }, func(c *Config) { c.AutoAccept = AcceptUpTo(1 << 40) })
 	bob := bobs[0]
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()

@@ -101,14 +101,16 @@ type Node struct {
 	proxied  chan struct{}          // closed once a signaling proxy answered
 
 	contactsMu sync.Mutex // orders key store writes with reloads
-	// mu guards the three maps below, and nothing else: the contacts (as
-	// last read from the key store), the devices watched for each, and
-	// the incoming transfers running. It is never held while calling
+	// mu guards the four maps below, and nothing else: the contacts (as
+	// last read from the key store), the devices watched for each, the
+	// incoming transfers running, and the outgoing ones running or
+	// waiting. It is never held while calling
 	// another layer or the application.
 	mu       sync.Mutex
 	contacts map[identity.AccountID]identity.Contact
 	watched  map[identity.AccountID][]identity.DeviceID
 	inflight map[transfer.ID]*IncomingTransfer
+	outgoing map[transfer.ID]*OutgoingTransfer
 	eventMu  sync.Mutex // one OnEvent call at a time
 	refused  atomic.Int64
 
@@ -139,6 +141,12 @@ func Open(cfg *Config) (*Node, error) {
 	}
 	if c.ConnectTimeout == 0 {
 		c.ConnectTimeout = 30 * time.Second
+	}
+	if c.DeliveryWindow == 0 {
+		c.DeliveryWindow = 24 * time.Hour
+	}
+	if c.DeliveryRetry <= 0 {
+		c.DeliveryRetry = 15 * time.Second
 	}
 	if c.MaxIncoming == 0 {
 		c.MaxIncoming = 32
@@ -184,7 +192,7 @@ func open(c Config, st *identity.Store, acct *identity.Account, dev *identity.De
 		offers: make(chan *IncomingTransfer, 64), incoming: make(chan struct{}, c.MaxIncoming),
 		kick: make(chan struct{}, 1), ready: make(chan struct{}), proxied: make(chan struct{}),
 		contacts: make(map[identity.AccountID]identity.Contact), watched: make(map[identity.AccountID][]identity.DeviceID),
-		inflight: make(map[transfer.ID]*IncomingTransfer)}
+		inflight: make(map[transfer.ID]*IncomingTransfer), outgoing: make(map[transfer.ID]*OutgoingTransfer)}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	n.contactRefresh.Store(int64(c.ContactRefresh))
 	if err := n.start(); err != nil {
@@ -256,6 +264,9 @@ func (n *Node) start() error {
 	if n.cfg.KeepPartials > 0 {
 		n.wg.Add(1)
 		go n.expirePartials()
+	}
+	if !n.cfg.ShortLived {
+		n.resumeDeliveries()
 	}
 	return nil
 }
@@ -360,11 +371,14 @@ func (n *Node) stop() {
 	n.stopping = true
 	n.spawnMu.Unlock()
 	n.cancel()
-	// Undecided offers are refused; running transfers see n.ctx end.
+	// Undecided offers and running transfers are stopped (CancelShutdown).
 	for {
 		select {
 		case in := <-n.offers:
-			in.Refuse("the receiving node is closing")
+			// Not refused: nobody decided. The sender may offer it
+			// again to the next node (Config.DeliveryWindow).
+			in.once.Do(func() {})
+			in.r.Stop("the receiving node is closing")
 			continue
 		default:
 		}
@@ -445,6 +459,7 @@ func (n *Node) NetworkChanged() {
 			cancel()
 		}
 		n.refreshContacts()
+		n.wakeDeliveries(identity.AccountID{}, identity.DeviceID{})
 	})
 }
 

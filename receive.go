@@ -5,8 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"sync"
+	"time"
 
 	"github.com/peerdrop/peerdrop/identity"
 	"github.com/peerdrop/peerdrop/multidevice"
@@ -78,7 +78,7 @@ func (t *IncomingTransfer) Accept(dst transfer.Destination) error {
 		}
 	})
 	if !t.n.spawn(func() { _, _ = t.r.Accept(t.n.ctx, dst) }) {
-		t.r.Cancel("the receiving node is closing")
+		t.r.Stop("the receiving node is closing")
 		return ErrClosed
 	}
 	return nil
@@ -96,6 +96,29 @@ func (t *IncomingTransfer) Refuse(reason string) error {
 func (t *IncomingTransfer) Cancel(reason string) {
 	t.once.Do(func() {})
 	t.r.Cancel(reason)
+}
+
+// awaitInflight waits up to d for transfer id to be received and returns
+// it, or nil.
+func (n *Node) awaitInflight(ctx context.Context, id transfer.ID, d time.Duration) *IncomingTransfer {
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	end := time.After(d)
+	for {
+		n.mu.Lock()
+		in := n.inflight[id]
+		n.mu.Unlock()
+		if in != nil {
+			return in
+		}
+		select {
+		case <-t.C:
+		case <-end:
+			return nil
+		case <-ctx.Done():
+			return nil
+		}
+	}
 }
 
 // serve takes verified requests from the signaler.
@@ -127,6 +150,9 @@ func (n *Node) handle(in *signaling.Incoming) {
 		n.answerNo(in, NoBusy, "")
 		return
 	}
+	// A request shows the device is online: deliveries waiting for it
+	// go now.
+	n.wakeDeliveries(in.From.Account, in.From.Device)
 	switch req.kind {
 	case kindFile:
 		n.receiveOffer(in, req)
@@ -147,7 +173,11 @@ func (n *Node) receiveOffer(in *signaling.Incoming, req request) {
 		n.log.Info("incoming offer failed", "from", in.From.Account.Short(), "err", err)
 		return
 	}
-	if n.cfg.AutoAccept != nil && n.cfg.AutoAccept(t.offer) {
+	if dst, ok := n.resumable(t.offer); ok {
+		// Offered again after an accepted attempt broke off (the sender
+		// tries waiting devices again): the decision stands.
+		_ = t.Accept(dst)
+	} else if n.cfg.AutoAccept != nil && n.cfg.AutoAccept(t.offer) {
 		_ = t.Accept(transfer.Destination{})
 	} else {
 		select {
@@ -232,12 +262,26 @@ func offerConflict(recs *records, id transfer.ID, from identity.AccountID) strin
 	return ""
 }
 
+// resumable returns where an offer goes that this device accepted before,
+// in an attempt that ended without the file and whose partial file is
+// kept: the offer resumes there without asking again.
+func (n *Node) resumable(o Offer) (transfer.Destination, bool) {
+	rec, ok := n.records.get(o.Transfer, Incoming)
+	if !ok || rec.Peer != o.From || rec.Size != o.Size || rec.PartialRemoved || (rec.Dir == "" && rec.Path == "") {
+		return transfer.Destination{}, false
+	}
+	if rec.Dir != "" {
+		return transfer.Destination{Dir: rec.Dir}, true
+	}
+	return transfer.Destination{Path: rec.Path}, true
+}
+
 // track waits for the end of an incoming transfer and records it.
 func (n *Node) track(t *IncomingTransfer) {
 	select {
 	case <-t.r.Done():
 	case <-n.ctx.Done():
-		t.r.Cancel("the receiving node is closing")
+		t.r.Stop("the receiving node is closing")
 		<-t.r.Done()
 	}
 	st := t.r.Status()
@@ -297,6 +341,14 @@ func (n *Node) Reask(ctx context.Context, id transfer.ID) (*IncomingTransfer, er
 		return nil, fmt.Errorf("peerdrop: the sending device %s is no longer a device of %s", rec.PeerDevice.Short(), rec.Peer.Short())
 	}
 	link, sel, err := n.dial(ctx, e.Peer(rec.Peer), request{kind: kindReask, id: id})
+	var no *NoError
+	if errors.As(err, &no) && no.Code == NoBusy {
+		// The sender is offering it to this device right now (it tries
+		// devices again, Config.DeliveryWindow): that is the resume.
+		if t := n.awaitInflight(ctx, id, n.cfg.ConnectTimeout); t != nil {
+			return t, nil
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("peerdrop: re-ask %s: %w", id, err)
 	}
@@ -325,93 +377,4 @@ func (n *Node) Reask(ctx context.Context, id transfer.ID) (*IncomingTransfer, er
 		n.track(t) // the node is closing: track returns at once
 	}
 	return t, nil
-}
-
-// serveReask sends a file again to a device of its recipient account.
-func (n *Node) serveReask(in *signaling.Incoming, req request) {
-	rec, ok := n.records.get(req.id, Outgoing)
-	switch {
-	case !ok:
-		n.answerNo(in, NoUnknown, "")
-		return
-	case rec.Peer != in.From.Account:
-		n.answerNo(in, NoNotAllowed, "")
-		return
-	}
-	fi, err := os.Stat(rec.Path)
-	if err != nil || fi.Size() != rec.Size || !fi.ModTime().Equal(rec.ModTime) {
-		n.answerNo(in, NoChanged, "")
-		return
-	}
-	link, sel, err := n.answer(n.ctx, in, req)
-	if err != nil {
-		n.log.Info("re-ask connection failed", "transfer", req.id, "err", err)
-		return
-	}
-	dev := in.From.Device
-	name := ""
-	for _, d := range rec.Devices {
-		if d.Device == dev {
-			name = d.Name
-		}
-	}
-	ev := func(kind EventKind, st transfer.Status) {
-		n.emit(Event{Kind: kind, Transfer: req.id, Direction: Outgoing, Peer: rec.Peer, Device: dev, DeviceName: name,
-			Name: rec.Name, State: multidevice.FromTransfer(st.State), Bytes: st.Bytes, Total: rec.Size, Rate: st.Rate,
-			Relayed: sel.Relayed, Err: st.Err})
-	}
-	tcfg := n.cfg.Transfer
-	tcfg.OnEvent = func(e transfer.Event) {
-		if !e.State.Terminal() {
-			kind := EventState
-			if e.Progress {
-				kind = EventProgress
-			}
-			ev(kind, e.Status)
-		}
-	}
-	snd, err := transfer.NewSender(link, transfer.Source{Path: rec.Path, Name: rec.Name, ID: req.id}, &tcfg)
-	if err != nil {
-		link.Close()
-		return
-	}
-	_ = snd.Run(n.ctx)
-	st := snd.Status()
-	ev(EventState, st)
-	n.updateDevice(req.id, dev, name, st)
-}
-
-// updateDevice records the outcome of a re-sent transfer for one device;
-// the transfer is finished once any device has the file.
-func (n *Node) updateDevice(id transfer.ID, dev identity.DeviceID, name string, st transfer.Status) {
-	state := multidevice.FromTransfer(st.State)
-	_ = n.records.update(id, Outgoing, func(r *Record) {
-		i := -1
-		for j := range r.Devices {
-			if r.Devices[j].Device == dev {
-				i = j
-			}
-		}
-		if i < 0 {
-			r.Devices = append(r.Devices, DeviceRecord{Device: dev, Name: name})
-			i = len(r.Devices) - 1
-		}
-		r.Devices[i].State, r.Devices[i].Bytes, r.Devices[i].Error = state, st.Bytes, ""
-		if st.Err != nil {
-			r.Devices[i].Error = st.Err.Error()
-		}
-		var devs []multidevice.Device
-		for _, d := range r.Devices {
-			md := multidevice.Device{Device: d.Device, Name: d.Name, State: d.State, Bytes: d.Bytes, Total: r.Size}
-			if d.Error != "" {
-				md.Err = errors.New(d.Error)
-			}
-			devs = append(devs, md)
-		}
-		a := multidevice.Of(devs)
-		r.State, r.Bytes, r.Error = a.State, a.Bytes, ""
-		if a.Err != nil {
-			r.Error = a.Err.Error()
-		}
-	})
 }

@@ -48,7 +48,10 @@ type Record struct {
 	Bytes   int64             `json:"bytes"`
 	// Devices are the recipient devices of an outgoing transfer.
 	Devices []DeviceRecord `json:"devices,omitempty"`
-	Error   string         `json:"error,omitempty"`
+	// Until is when the devices of an outgoing transfer that wait stop
+	// being tried again (Config.DeliveryWindow); zero: no retries.
+	Until time.Time `json:"until,omitzero"`
+	Error string    `json:"error,omitempty"`
 	// PartialRemoved says the partial file of an incoming transfer that
 	// did not finish was removed (Config.KeepPartials): a Reask starts
 	// from the beginning.
@@ -64,6 +67,8 @@ type DeviceRecord struct {
 	State  multidevice.State `json:"state"`
 	Bytes  int64             `json:"bytes"`
 	Error  string            `json:"error,omitempty"`
+	// Retry is when a waiting device is tried next.
+	Retry time.Time `json:"retry,omitzero"`
 }
 
 // maxRecords bounds the history; the oldest ended transfers go first.
@@ -113,17 +118,58 @@ func loadRecords(path string, interrupted bool) (*records, error) {
 	}
 	now := time.Now()
 	for _, rec := range list {
-		if interrupted && !rec.State.Terminal() { // the node stopped during the transfer
-			rec.State, rec.Error, rec.Updated = multidevice.Failed, errInterrupted.Error(), now
-			for i := range rec.Devices {
-				if !rec.Devices[i].State.Terminal() {
-					rec.Devices[i].State, rec.Devices[i].Error = multidevice.Failed, errInterrupted.Error()
-				}
-			}
+		if interrupted && !rec.State.Terminal() {
+			interrupt(rec, now)
 		}
 		r.byID[recordKey{rec.ID, rec.Direction}] = rec
 	}
 	return r, nil
+}
+
+// interrupt updates the record of a transfer that was running when its
+// node stopped: the devices of an outgoing one that may still be tried
+// (Until) wait; any other part failed.
+func interrupt(rec *Record, now time.Time) {
+	wait := rec.Direction == Outgoing && now.Before(rec.Until)
+	for i := range rec.Devices {
+		d := &rec.Devices[i]
+		switch {
+		case d.State.Terminal():
+		case wait:
+			if d.State != multidevice.Waiting {
+				d.State, d.Error = multidevice.Waiting, errInterrupted.Error()
+			}
+		default:
+			d.State, d.Error = multidevice.Failed, errInterrupted.Error()
+			if !rec.Until.IsZero() && !now.Before(rec.Until) {
+				d.Error = "not delivered before " + rec.Until.Format(time.DateTime)
+			}
+		}
+	}
+	rec.Updated = now
+	if rec.Direction == Outgoing && len(rec.Devices) > 0 {
+		rec.aggregate()
+		return
+	}
+	rec.State, rec.Error = multidevice.Failed, errInterrupted.Error()
+}
+
+// aggregate sets an outgoing record's state, bytes and error from its
+// devices'.
+func (r *Record) aggregate() {
+	devs := make([]multidevice.Device, 0, len(r.Devices))
+	for _, d := range r.Devices {
+		md := multidevice.Device{Device: d.Device, Name: d.Name, State: d.State, Bytes: d.Bytes, Total: r.Size}
+		if d.Error != "" {
+			md.Err = errors.New(d.Error)
+		}
+		devs = append(devs, md)
+	}
+	a := multidevice.Of(devs)
+	r.State, r.Bytes, r.Error = a.State, a.Bytes, ""
+	if a.Err != nil {
+		r.Error = a.Err.Error()
+	}
 }
 
 // get returns a copy of a record.

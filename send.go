@@ -8,42 +8,58 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
+	"time"
 
+	"github.com/peerdrop/peerdrop/ice"
 	"github.com/peerdrop/peerdrop/identity"
 	"github.com/peerdrop/peerdrop/multidevice"
 	"github.com/peerdrop/peerdrop/signaling"
+	"github.com/peerdrop/peerdrop/tlslink"
 	"github.com/peerdrop/peerdrop/transfer"
 )
 
 // OutgoingTransfer is one file sent to every device of a contact.
 type OutgoingTransfer struct {
-	n    *Node
-	id   transfer.ID
-	peer identity.AccountID
-	name string
-	path string
-	size int64
+	n     *Node
+	id    transfer.ID
+	peer  identity.AccountID
+	name  string
+	path  string
+	size  int64
+	mod   time.Time // the source's modification time when offered
+	until time.Time // waiting devices are tried again until then (zero: never)
 
-	mu   sync.Mutex
-	subs []*subTransfer
-	agg  multidevice.Aggregate
-	done chan struct{}
-	left int
+	mu      sync.Mutex
+	subs    []*subTransfer
+	agg     multidevice.Aggregate
+	done    chan struct{}
+	settled chan struct{}
+	left    int // sub-transfers not ended (in this process)
 }
 
+// subTransfer is the transfer to one device. One attempt runs at a time
+// (busy): the retry loop's, or a re-ask's.
 type subTransfer struct {
 	o      *OutgoingTransfer
-	entry  signaling.DeviceEntry
+	dev    identity.DeviceID
 	ctx    context.Context
 	cancel context.CancelCauseFunc
 	sender atomic.Pointer[transfer.Sender]
-	st     multidevice.Device // guarded by o.mu
+	wake   chan struct{} // try a waiting device now
+	busy   sync.Mutex
+
+	// Guarded by o.mu.
+	peer    signaling.Peer // zero Sealing until looked up
+	st      multidevice.Device
+	ended   bool // finished, or suspended by the node's stop
+	looping bool // a retry loop runs for it
 }
 
 // SendFile offers the file at path to every device of the contact, in
 // parallel, and returns at once with a handle; ctx bounds only finding
 // the contact's devices. The transfers run until they end or are
-// canceled (Cancel, CancelDevice, Close).
+// canceled (Cancel, CancelDevice, Close). A device that cannot be reached
+// waits and is tried again for Config.DeliveryWindow.
 func (n *Node) SendFile(ctx context.Context, contact identity.AccountID, path string) (*OutgoingTransfer, error) {
 	return n.SendFileWithID(ctx, transfer.NewID(), contact, path)
 }
@@ -88,31 +104,67 @@ func (n *Node) SendFileWithID(ctx context.Context, id transfer.ID, contact ident
 	if len(list.Devices) == 0 {
 		return nil, fmt.Errorf("peerdrop: %s: %w", c.Name, multidevice.ErrNoDevices)
 	}
-	o := &OutgoingTransfer{n: n, id: id, peer: contact, name: transfer.SanitizeName(fi.Name()),
-		path: abs, size: fi.Size(), done: make(chan struct{}), left: len(list.Devices)}
-	for _, e := range list.Devices {
-		s := &subTransfer{o: o, entry: e, st: multidevice.Device{Device: e.Device, Name: e.Name, State: multidevice.Connecting, Total: fi.Size()}}
-		s.ctx, s.cancel = context.WithCancelCause(n.ctx)
-		o.subs = append(o.subs, s)
+	o := n.newOutgoing(id, contact, transfer.SanitizeName(fi.Name()), abs, fi.Size(), fi.ModTime())
+	if n.cfg.DeliveryWindow > 0 {
+		o.until = time.Now().Add(n.cfg.DeliveryWindow)
 	}
-	o.agg = multidevice.Of(o.devices())
+	for _, e := range list.Devices {
+		o.addSub(e.Device, e.Name, e.Peer(contact), multidevice.Connecting, 0)
+	}
 	err = n.records.update(o.id, Outgoing, func(r *Record) {
-		r.Peer, r.Name, r.Size, r.Path, r.ModTime = contact, o.name, o.size, abs, fi.ModTime()
+		r.Peer, r.Name, r.Size, r.Path, r.ModTime, r.Until = contact, o.name, o.size, abs, o.mod, o.until
 		r.State = multidevice.Connecting
-		for _, s := range o.subs {
-			r.Devices = append(r.Devices, DeviceRecord{Device: s.entry.Device, Name: s.entry.Name, State: multidevice.Connecting})
-		}
+		r.Devices = o.deviceRecords()
 	})
 	if err != nil {
 		return nil, err
 	}
+	n.register(o)
 	n.emit(o.aggEvent(true))
+	o.start()
+	return o, nil
+}
+
+func (n *Node) newOutgoing(id transfer.ID, peer identity.AccountID, name, path string, size int64, mod time.Time) *OutgoingTransfer {
+	return &OutgoingTransfer{n: n, id: id, peer: peer, name: name, path: path, size: size, mod: mod,
+		done: make(chan struct{}), settled: make(chan struct{})}
+}
+
+// addSub adds the transfer to one device, before the transfer starts.
+func (o *OutgoingTransfer) addSub(dev identity.DeviceID, name string, peer signaling.Peer, state multidevice.State, bytes int64) *subTransfer {
+	s := &subTransfer{o: o, dev: dev, peer: peer, wake: make(chan struct{}, 1),
+		st: multidevice.Device{Device: dev, Name: name, State: state, Bytes: bytes, Total: o.size}}
+	s.ctx, s.cancel = context.WithCancelCause(o.n.ctx)
+	if state.Terminal() {
+		s.ended = true
+		s.cancel(nil)
+	} else {
+		o.left++
+	}
+	o.subs = append(o.subs, s)
+	o.agg = multidevice.Of(o.devices())
+	return s
+}
+
+// start runs a retry loop for every sub-transfer that has not ended.
+func (o *OutgoingTransfer) start() {
+	if o.left == 0 {
+		o.n.unregister(o)
+		o.mu.Lock()
+		o.settle()
+		o.mu.Unlock()
+		close(o.done)
+		return
+	}
 	for _, s := range o.subs {
-		if !n.spawn(s.run) {
+		if s.ended {
+			continue
+		}
+		s.looping = true
+		if !o.n.spawn(s.run) {
 			s.finish(multidevice.Canceled, 0, ErrClosed)
 		}
 	}
-	return o, nil
 }
 
 // ID is the transfer ID every device sees.
@@ -143,12 +195,24 @@ func (o *OutgoingTransfer) devices() []multidevice.Device {
 	return out
 }
 
-// Done is closed when every device's part has ended.
+// Until is when devices that are waiting stop being tried again (zero
+// with Config.DeliveryWindow negative).
+func (o *OutgoingTransfer) Until() time.Time { return o.until }
+
+// Done is closed when every device's part has ended, or when the Node
+// closed (devices still waiting are then tried again by the next Node
+// that runs on the home).
 func (o *OutgoingTransfer) Done() <-chan struct{} { return o.done }
 
-// Wait waits until every device's part ended and returns nil if at least
-// one device received and verified the file, else the aggregate's error
-// (a *multidevice.DevicesError naming each device's reason).
+// Settled is closed the first time no device is being connected to or
+// sent to: each has ended or is waiting to be tried again. A command-line
+// send returns then, leaving waiting devices to the running node.
+func (o *OutgoingTransfer) Settled() <-chan struct{} { return o.settled }
+
+// Wait waits until Done and returns nil if at least one device received
+// and verified the file, ErrWaiting if devices were still waiting when the
+// Node closed, else the aggregate's error (a *multidevice.DevicesError
+// naming each device's reason).
 func (o *OutgoingTransfer) Wait(ctx context.Context) error {
 	select {
 	case <-o.done:
@@ -156,50 +220,69 @@ func (o *OutgoingTransfer) Wait(ctx context.Context) error {
 		return ctx.Err()
 	}
 	a := o.Status()
-	if a.State == multidevice.Finished {
+	switch a.State {
+	case multidevice.Finished:
 		return nil
+	case multidevice.Waiting:
+		return ErrWaiting
 	}
 	return a.Err
 }
 
-// Cancel cancels the transfer on every device still running.
+// Cancel cancels the transfer on every device still running or waiting.
 func (o *OutgoingTransfer) Cancel() {
-	for _, s := range o.subs {
+	o.mu.Lock()
+	subs := append([]*subTransfer(nil), o.subs...)
+	o.mu.Unlock()
+	for _, s := range subs {
 		s.stop()
 	}
 }
 
 // CancelDevice cancels the transfer to one device; the others go on.
 func (o *OutgoingTransfer) CancelDevice(dev identity.DeviceID) error {
-	for _, s := range o.subs {
-		if s.entry.Device == dev {
-			s.stop()
-			return nil
-		}
+	if s := o.sub(dev); s != nil {
+		s.stop()
+		return nil
 	}
 	return fmt.Errorf("peerdrop: device %s is not a recipient of this transfer", dev.Short())
 }
 
+func (o *OutgoingTransfer) sub(dev identity.DeviceID) *subTransfer {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for _, s := range o.subs {
+		if s.dev == dev {
+			return s
+		}
+	}
+	return nil
+}
+
 func (s *subTransfer) stop() {
-	s.cancel(ErrCanceledBySender)
+	s.o.mu.Lock()
+	cancel := s.cancel
+	s.o.mu.Unlock()
+	cancel(ErrCanceledBySender)
 	if snd := s.sender.Load(); snd != nil {
 		snd.Cancel(ErrCanceledBySender.Error())
 	}
 }
 
-func (s *subTransfer) run() {
-	n, o := s.o.n, s.o
-	peer := s.entry.Peer(o.peer)
-	link, sel, err := n.dial(s.ctx, peer, request{kind: kindFile})
-	if err != nil {
-		s.finish(multidevice.Canceled, 0, s.canceledOr(err))
-		return
-	}
+// deliver runs the file protocol on a link to the device and returns how
+// it ended. Every file leaves this device here: from the retry loop's
+// offers and from re-asks alike.
+func (s *subTransfer) deliver(link *tlslink.Link, sel ice.Selected) (multidevice.State, int64, error) {
+	o := s.o
 	o.mu.Lock()
 	s.st.Relayed, s.st.Link, s.st.Connect = sel.Relayed, sel.Link, sel.Elapsed
 	o.mu.Unlock()
-	n.log.Debug("connected", "transfer", o.id, "device", peer.Device.Short(), "path", sel.Kind(), "in", sel.Elapsed)
-	tcfg := n.cfg.Transfer
+	o.n.log.Debug("connected", "transfer", o.id, "device", s.dev.Short(), "path", sel.Kind(), "in", sel.Elapsed)
+	if err := o.sourceUnchanged(); err != nil {
+		link.Close()
+		return multidevice.Failed, 0, err
+	}
+	tcfg := o.n.cfg.Transfer
 	tcfg.OnEvent = func(e transfer.Event) {
 		if !e.State.Terminal() {
 			s.update(multidevice.FromTransfer(e.State), e.Bytes, e.Rate, e.Progress)
@@ -208,16 +291,26 @@ func (s *subTransfer) run() {
 	snd, err := transfer.NewSender(link, transfer.Source{Path: o.path, Name: o.name, ID: o.id}, &tcfg)
 	if err != nil {
 		link.Close()
-		s.finish(multidevice.Failed, 0, err)
-		return
+		return multidevice.Failed, 0, err
 	}
 	s.sender.Store(snd)
+	defer s.sender.Store(nil)
 	if context.Cause(s.ctx) != nil { // canceled while connecting
 		snd.Cancel(ErrCanceledBySender.Error())
 	}
 	_ = snd.Run(s.ctx)
 	st := snd.Status()
-	s.finish(multidevice.FromTransfer(st.State), st.Bytes, st.Err)
+	return multidevice.FromTransfer(st.State), st.Bytes, st.Err
+}
+
+// sourceUnchanged checks that the file is still the one offered: a
+// device tried again, or re-asking, must get the same bytes.
+func (o *OutgoingTransfer) sourceUnchanged() error {
+	fi, err := os.Stat(o.path)
+	if err != nil || fi.Size() != o.size || !fi.ModTime().Equal(o.mod) {
+		return fmt.Errorf("peerdrop: %s changed or is gone since it was offered", o.path)
+	}
+	return nil
 }
 
 // canceledOr maps an error of a canceled sub-transfer to the cancel reason.
@@ -234,10 +327,14 @@ func (s *subTransfer) update(state multidevice.State, bytes int64, rate float64,
 	o.mu.Lock()
 	changed := s.st.State != state
 	s.st.State, s.st.Bytes, s.st.Rate = state, bytes, rate
+	if state != multidevice.Waiting {
+		s.st.Retry = time.Time{}
+	}
 	dev := s.st
 	before := o.agg
 	o.agg = multidevice.Of(o.devices())
 	agg := o.agg
+	o.settle()
 	o.mu.Unlock()
 	kind := EventProgress
 	if changed || !progress {
@@ -252,10 +349,32 @@ func (s *subTransfer) update(state multidevice.State, bytes int64, rate float64,
 	}
 }
 
-// finish records the final state of one device.
+// settle closes Settled once no device is being connected to or sent to
+// any more. o.mu is held.
+func (o *OutgoingTransfer) settle() {
+	if isClosed(o.settled) {
+		return
+	}
+	for _, s := range o.subs {
+		if st := s.st.State; !st.Terminal() && st != multidevice.Waiting {
+			return
+		}
+	}
+	close(o.settled)
+}
+
+// finish records the final state of one device, or, when the node is
+// closing while the device may still be tried, leaves it waiting for the
+// next node. It does nothing if the device already ended.
 func (s *subTransfer) finish(state multidevice.State, bytes int64, err error) {
 	o := s.o
-	if state == multidevice.Canceled && context.Cause(s.ctx) == nil && !isCancel(err) {
+	cause := context.Cause(s.ctx)
+	suspend := !state.Terminal() || (state != multidevice.Finished && cause != nil && !errors.Is(cause, ErrCanceledBySender) &&
+		o.n.ctx.Err() != nil && time.Now().Before(o.until))
+	switch {
+	case suspend:
+		state, err = multidevice.Waiting, errInterrupted
+	case state == multidevice.Canceled && cause == nil && !isCancel(err):
 		state = multidevice.Failed
 	}
 	if state != multidevice.Finished && err == nil {
@@ -265,18 +384,39 @@ func (s *subTransfer) finish(state multidevice.State, bytes int64, err error) {
 		err = nil
 	}
 	o.mu.Lock()
+	if s.ended {
+		o.mu.Unlock()
+		return
+	}
+	s.ended, s.looping = true, false
 	s.st.State, s.st.Bytes, s.st.Err, s.st.Rate = state, max(bytes, s.st.Bytes), err, 0
+	if !suspend {
+		s.st.Retry = time.Time{}
+	}
 	dev := s.st
 	o.agg = multidevice.Of(o.devices())
 	o.left--
 	last := o.left == 0
+	o.settle()
+	cancel := s.cancel
 	o.mu.Unlock()
-	s.cancel(nil)
+	cancel(nil)
+	s.poke()
 	o.n.emit(o.devEvent(dev, EventState))
 	o.n.emit(o.aggEvent(true))
 	o.saveRecord()
 	if last {
+		o.n.unregister(o)
 		close(o.done)
+	}
+}
+
+func isClosed(c chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
 	}
 }
 
@@ -285,9 +425,22 @@ func isCancel(err error) bool {
 	return errors.As(err, &ce)
 }
 
+func (o *OutgoingTransfer) deviceRecords() []DeviceRecord {
+	var out []DeviceRecord
+	for _, s := range o.subs {
+		d := s.st
+		dr := DeviceRecord{Device: d.Device, Name: d.Name, State: d.State, Bytes: d.Bytes, Retry: d.Retry}
+		if d.Err != nil {
+			dr.Error = d.Err.Error()
+		}
+		out = append(out, dr)
+	}
+	return out
+}
+
 func (o *OutgoingTransfer) saveRecord() {
 	o.mu.Lock()
-	agg, devs := o.agg, o.devices()
+	agg, devs := o.agg, o.deviceRecords()
 	o.mu.Unlock()
 	err := o.n.records.update(o.id, Outgoing, func(r *Record) {
 		r.State, r.Bytes = agg.State, agg.Bytes
@@ -295,14 +448,7 @@ func (o *OutgoingTransfer) saveRecord() {
 		if agg.Err != nil {
 			r.Error = agg.Err.Error()
 		}
-		r.Devices = r.Devices[:0]
-		for _, d := range devs {
-			dr := DeviceRecord{Device: d.Device, Name: d.Name, State: d.State, Bytes: d.Bytes}
-			if d.Err != nil {
-				dr.Error = d.Err.Error()
-			}
-			r.Devices = append(r.Devices, dr)
-		}
+		r.Devices = devs
 	})
 	if err != nil {
 		o.n.log.Warn("history not saved", "err", err)
@@ -321,6 +467,10 @@ func (o *OutgoingTransfer) aggEvent(state bool) Event {
 }
 
 func (o *OutgoingTransfer) devEvent(d multidevice.Device, kind EventKind) Event {
-	return Event{Kind: kind, Transfer: o.id, Direction: Outgoing, Peer: o.peer, Device: d.Device, DeviceName: d.Name,
-		Name: o.name, State: d.State, Bytes: d.Bytes, Total: o.size, Rate: d.Rate, Relayed: d.Relayed, Err: d.Err}
+	e := Event{Kind: kind, Transfer: o.id, Direction: Outgoing, Peer: o.peer, Device: d.Device, DeviceName: d.Name,
+		Name: o.name, State: d.State, Bytes: d.Bytes, Total: o.size, Rate: d.Rate, Relayed: d.Relayed, Err: d.Err, Retry: d.Retry}
+	if d.State == multidevice.Waiting {
+		e.Until = o.until
+	}
+	return e
 }
