@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -65,6 +66,7 @@ type options struct {
 	lan       bool
 	global    bool
 	portmap   bool
+	retryFor  time.Duration
 	json      bool
 	logLevel  slog.Level // default warn
 }
@@ -85,7 +87,7 @@ func (l *levelValue) Set(s string) error {
 
 // globalKeys are the options that also come from PEERDROP_* variables and
 // the config file.
-var globalKeys = []string{"bootstrap", "proxy", "stun", "turn", "turn-user", "turn-pass", "listen", "lan", "global", "portmap", "json", "log-level"}
+var globalKeys = []string{"bootstrap", "proxy", "stun", "turn", "turn-user", "turn-pass", "listen", "lan", "global", "portmap", "retry-for", "json", "log-level"}
 
 // configFile is the config file's name in the home.
 const configFile = "config"
@@ -147,6 +149,7 @@ received the file), 6 unknown contact/device/transfer, 7 not initialized,
 	pf.BoolVar(&a.opt.lan, "lan", false, "discover DHT nodes on the local network by multicast")
 	pf.BoolVar(&a.opt.global, "global", false, "also use the public BitTorrent DHT routers and --portmap (off: nothing leaves your network unless asked)")
 	pf.BoolVar(&a.opt.portmap, "portmap", false, "ask the router to forward the listening port (UPnP IGD, NAT-PMP), for direct connections from behind any NAT")
+	pf.DurationVar(&a.opt.retryFor, "retry-for", 24*time.Hour, "how long a device that does not answer (offline) is tried again, while peerdrop recv runs on this home; 0: never")
 	pf.BoolVar(&a.opt.json, "json", false, "print one JSON object per line on stdout, for scripts")
 	pf.Var((*levelValue)(&a.opt.logLevel), "log-level", "log detail on stderr: debug, info, warn, error")
 

@@ -267,7 +267,8 @@ func TestKillReceiverThenResume(t *testing.T) {
 	t0 := time.Now()
 	res := tx.Next(60*time.Second, "result", nil)
 	t.Logf("the send ended %v after the kill", time.Since(t0))
-	if code := tx.Wait(10 * time.Second); code != exitFailed || res["ok"] != false {
+	// The link broke: the device waits, to be tried again (by alice's recv).
+	if code := tx.Wait(10 * time.Second); code != exitQueued || res["ok"] != false || res["state"] != "waiting" {
 		t.Fatalf("send to a killed receiver: status %d, result %v", code, res)
 	}
 	if n := natlab.PartialSize(inbox); n <= 0 || n >= int64(len(data)) {

@@ -113,3 +113,63 @@ func TestAcceptFromAnotherTerminal(t *testing.T) {
 		t.Fatalf("send after refuse: status %d\n%s", code, tx2.Stderr)
 	}
 }
+
+// TestOfflineDeviceGetsItLater: a send to a device that is offline is
+// queued (status 8) in the running recv; that recv is killed and started
+// again, and keeps the delivery; the device comes up later and gets the
+// file, verified, with nobody sending again.
+func TestOfflineDeviceGetsItLater(t *testing.T) {
+	l := newLab(t)
+	alice := l.person("alice", "desk")
+	carol := l.person("carol", "tablet")
+	l.friends("alice", alice, "carol", carol)
+	// Carol's device publishes itself once, then goes offline.
+	rxCarol := l.recv(l.home("carol"), "", "--yes")
+	rxCarol.Kill()
+	rxCarol.Wait(10 * time.Second)
+
+	rxAlice := l.recv(l.home("alice"), "", "--yes", "--dir", t.TempDir())
+	src, data := testfile.Random(t, t.TempDir(), "later.bin", 1<<20)
+	// Each waits for an answer (30 s) before it is queued: both at once.
+	text := start(t, "", l.env, "--home", l.home("alice"), "send", "carol", src)
+	out, errOut, code := runPD(t, l.env, "", "--home", l.home("alice"), "--json", "send", "carol", src)
+	if code != exitQueued || !strings.Contains(out, `"state":"waiting"`) {
+		t.Fatalf("send to an offline device: status %d\n%s%s", code, out, errOut)
+	}
+	if code := text.Wait(30 * time.Second); code != exitQueued || !strings.Contains(text.Stderr.String(), "queued: no device answered yet") ||
+		!strings.Contains(text.Stderr.String(), "the running peerdrop recv tries again until") {
+		t.Fatalf("queued send: status %d, stderr:\n%s", code, text.Stderr.String())
+	}
+	tr, _, _ := runPD(t, l.env, "", "--home", l.home("alice"), "transfers")
+	if strings.Count(tr, "waiting") < 2 {
+		t.Fatalf("transfers while waiting:\n%s", tr)
+	}
+
+	// The daemon dies and comes back: the deliveries wait on.
+	rxAlice.Kill()
+	rxAlice.Wait(10 * time.Second)
+	rxAlice = l.recv(l.home("alice"), "", "--yes", "--dir", t.TempDir())
+	defer rxAlice.Kill()
+
+	inbox := t.TempDir()
+	t0 := time.Now()
+	rxCarol = l.recv(l.home("carol"), "", "--yes", "--dir", inbox)
+	defer rxCarol.Kill()
+	for i := 0; i < 2; i++ {
+		ev := rxCarol.Next(90*time.Second, "state", func(ev map[string]any) bool { return ev["state"] == "finished" })
+		testfile.Same(t, ev["path"].(string), data)
+	}
+	t.Logf("delivered %v after the device started", time.Since(t0))
+	waitTransfers := func() string {
+		for end := time.Now().Add(10 * time.Second); ; {
+			tr, _, _ = runPD(t, l.env, "", "--home", l.home("alice"), "--json", "transfers")
+			if !strings.Contains(tr, `"waiting"`) || time.Now().After(end) {
+				return tr
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	if tr := waitTransfers(); strings.Contains(tr, `"waiting"`) || strings.Count(tr, `"state":"finished"`) < 2 {
+		t.Fatalf("transfers after delivery:\n%s", tr)
+	}
+}

@@ -205,6 +205,8 @@ func (d *display) updateBar(r *row, e peerdrop.Event) {
 		text = fmt.Sprintf("%s/s", humanBytes(int64(e.Rate)))
 	case e.State.Terminal() && e.Err != nil:
 		text = fmt.Sprintf("%s: %s", e.State, termSafe(e.Err.Error()))
+	case e.State == multidevice.Waiting && !e.Retry.IsZero():
+		text = "waiting (offline?), next try " + e.Retry.Format(time.TimeOnly)
 	}
 	if e.Relayed {
 		text += " (relayed)"
@@ -237,6 +239,13 @@ func describe(e peerdrop.Event) string {
 		s += ", " + humanBytes(e.Total)
 		if e.Path != "" {
 			s += ", saved as " + e.Path
+		}
+	case e.State == multidevice.Waiting:
+		if e.Err != nil {
+			s += ": " + e.Err.Error()
+		}
+		if !e.Retry.IsZero() {
+			s += fmt.Sprintf("; next try %s, until %s", e.Retry.Format(time.TimeOnly), e.Until.Format("Jan 2 15:04"))
 		}
 	case e.Err != nil:
 		s += ": " + e.Err.Error()

@@ -22,6 +22,7 @@ const (
 	exitFailed      = 5
 	exitUnknown     = 6
 	exitNotInit     = 7
+	exitQueued      = 8
 	exitInterrupted = 130
 )
 

@@ -31,6 +31,8 @@
 //	5    failed (no device received the file: none reachable, or all failed)
 //	6    unknown contact, device or transfer
 //	7    not initialized (run peerdrop init)
+//	8    queued (send: no device has the file yet; the devices that did not
+//	     answer are tried again for --retry-for while peerdrop recv runs)
 //	130  interrupted (Ctrl-C): running transfers are canceled, partial files kept
 package main
 

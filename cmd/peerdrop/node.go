@@ -11,7 +11,11 @@ import (
 
 // nodeConfig turns the global options into a Node configuration.
 func (a *app) nodeConfig() (*peerdrop.Config, error) {
-	cfg := &peerdrop.Config{Home: a.home, Global: a.opt.global, LAN: a.opt.lan, PortMapping: a.opt.portmap || a.opt.global, Logger: a.log}
+	cfg := &peerdrop.Config{Home: a.home, Global: a.opt.global, LAN: a.opt.lan, PortMapping: a.opt.portmap || a.opt.global,
+		DeliveryWindow: a.opt.retryFor, Logger: a.log}
+	if a.opt.retryFor <= 0 {
+		cfg.DeliveryWindow = -1
+	}
 	boot, err := netopt.Bootstrap(a.ctx, a.opt.bootstrap)
 	if err != nil {
 		return nil, optErr(err, "give the node's IP address, or check the name")

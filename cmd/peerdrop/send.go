@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -21,6 +22,7 @@ import (
 
 func (a *app) sendCommand() *cobra.Command {
 	var find time.Duration
+	var wait bool
 	c := &cobra.Command{
 		Use:   "send CONTACT FILE...",
 		Short: "Offer files to every device of a contact",
@@ -30,9 +32,15 @@ accepts or refuses on its own; a file counts as sent when at least one device
 received it and verified its digest. The bars show each device and, on top, the
 most advanced one (the aggregate).
 
+A device that does not answer (offline) waits: it is tried again in the
+background for --retry-for (a day) while peerdrop recv runs on this home, across
+restarts, and gets the file when it comes online; send returns once every device
+has the file, has ended or waits (--wait: until every device has ended).
+
 Exit status: 0 when every file was received and verified by at least one device;
 3 when a file was refused by every device, 4 canceled, 5 when no device received
-it (see the hint), 6 for an unknown contact.`,
+it (see the hint), 6 for an unknown contact, 8 when a file is queued: no device
+has it yet, and those that did not answer are tried again.`,
 		Args: cobra.MinimumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			st, ct, err := a.contact(args[0])
@@ -53,7 +61,7 @@ it (see the hint), 6 for an unknown contact.`,
 				}
 			}
 			// A running recv holds the home: it sends for us.
-			if ok, err := a.viaDaemon(append([]string{"send", "--find-timeout=" + find.String(), args[0]}, files...)); ok {
+			if ok, err := a.viaDaemon(append([]string{"send", "--find-timeout=" + find.String(), "--wait=" + strconv.FormatBool(wait), args[0]}, files...)); ok {
 				return err
 			}
 			disp := a.newDisplay(contactNamer(st))
@@ -65,7 +73,7 @@ it (see the hint), 6 for an unknown contact.`,
 			defer a.closeNode(n)
 			var first error
 			for _, f := range files {
-				err := a.sendOne(n, disp, ct, f, find)
+				err := a.sendOne(n, disp, ct, f, find, wait)
 				if err != nil && first == nil {
 					first = err
 				}
@@ -77,11 +85,12 @@ it (see the hint), 6 for an unknown contact.`,
 		},
 	}
 	c.Flags().DurationVar(&find, "find-timeout", 15*time.Second, "how long to look for the contact's devices in the DHT")
+	c.Flags().BoolVar(&wait, "wait", false, "wait until every device has the file or has ended, rather than leave those that do not answer to the running peerdrop recv")
 	return c
 }
 
 // sendOne sends one file and reports the result.
-func (a *app) sendOne(n *peerdrop.Node, disp *display, ct identity.Contact, path string, find time.Duration) error {
+func (a *app) sendOne(n *peerdrop.Node, disp *display, ct identity.Contact, path string, find time.Duration, wait bool) error {
 	start := time.Now()
 	var out *peerdrop.OutgoingTransfer
 	id := transfer.NewID()
@@ -127,15 +136,50 @@ func (a *app) sendOne(n *peerdrop.Node, disp *display, ct identity.Contact, path
 		return err
 	}
 	cancel()
-	if !a.untilDone(out.Done(), out.Cancel) {
+	end := out.Settled()
+	if wait {
+		end = out.Done()
+	}
+	if !a.untilDone(end, out.Cancel) {
 		return errInterrupted
 	}
-	err := out.Wait(context.Background())
+	agg := out.Status()
+	err := agg.Err
+	if agg.State == multidevice.Waiting {
+		err = peerdrop.ErrWaiting
+	}
 	a.report(disp, ct, out, start, err)
-	if err != nil {
+	switch {
+	case agg.State == multidevice.Waiting:
+		return withHint(exitQueued, fmt.Errorf("%s → %s: queued: no device answered yet (%s)", out.Name(), ct.Name, waitingDevices(out)), a.queuedHint(out))
+	case err != nil:
 		return explain(ct.Name, out.Name(), err)
 	}
 	return nil
+}
+
+// waitingDevices names the devices that wait, and why.
+func waitingDevices(out *peerdrop.OutgoingTransfer) string {
+	var parts []string
+	for _, d := range out.Devices() {
+		if d.State == multidevice.Waiting {
+			p := d.Name
+			if d.Err != nil {
+				p += ": " + d.Err.Error()
+			}
+			parts = append(parts, p)
+		}
+	}
+	return strings.Join(parts, "; ")
+}
+
+// queuedHint says who goes on trying the devices that wait.
+func (a *app) queuedHint(out *peerdrop.OutgoingTransfer) string {
+	until := out.Until().Format("Jan 2 15:04")
+	if a.shared != nil {
+		return fmt.Sprintf("the running peerdrop recv tries again until %s and sends it when they come online", until)
+	}
+	return fmt.Sprintf("they are tried again until %s while peerdrop recv runs on this home: start it (or leave it running) to deliver", until)
 }
 
 // report prints the summary of one file (a "result" JSON line with --json).
@@ -146,14 +190,20 @@ func (a *app) report(disp *display, ct identity.Contact, out *peerdrop.OutgoingT
 	if !tm.end.IsZero() {
 		end = tm.end
 	}
-	var got []string
+	var got, waiting []string
 	var link string // of the first device that received it
 	devs := []map[string]any{}
 	for _, d := range out.Devices() {
-		if d.State == multidevice.Finished {
+		switch d.State {
+		case multidevice.Finished:
 			got = append(got, d.Name)
+		case multidevice.Waiting:
+			waiting = append(waiting, d.Name)
 		}
 		dj := map[string]any{"device": d.Device, "name": d.Name, "state": d.State, "bytes": d.Bytes, "relayed": d.Relayed, "link": d.Link}
+		if d.State == multidevice.Waiting {
+			dj["retry"], dj["until"] = d.Retry, out.Until()
+		}
 		if d.Connect > 0 {
 			dj["connect_ms"] = float64(d.Connect.Microseconds()) / 1000
 		}
@@ -190,6 +240,9 @@ func (a *app) report(disp *display, ct identity.Contact, out *peerdrop.OutgoingT
 		}
 		a.notef("%s → %s: received and verified by %s (%s in %.1fs, %s/s, %s)\n",
 			out.Name(), ct.Name, strings.Join(got, ", "), humanBytes(agg.Total), secs, humanBytes(int64(rate)), path)
+		if len(waiting) > 0 {
+			a.notef("%s → %s: waiting for %s (did not answer); %s\n", out.Name(), ct.Name, strings.Join(waiting, ", "), a.queuedHint(out))
+		}
 	}
 }
 
