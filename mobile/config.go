@@ -64,6 +64,12 @@ type Config struct {
 	// changes are also notified where the DHT nodes or the proxy listen.
 	// Default: 600.
 	BackgroundContactRefreshSeconds int64
+	// DeliveryWindowSeconds is how long a device of the contact that does
+	// not answer (offline) is tried again while this Node runs (across
+	// restarts of the app; an app suspended in the background tries when
+	// it runs again). The device's Progress says "waiting" meanwhile.
+	// Default: 86400 (a day); negative: never.
+	DeliveryWindowSeconds int64
 	// LogLevel is the least level passed to the LogListener: -4 debug,
 	// 0 info, 4 warn, 8 error. Default: 0 (info).
 	LogLevel int

@@ -57,13 +57,20 @@ type Progress struct {
 	DeviceID   string // empty: the whole transfer
 	DeviceName string
 	Name       string // the file name
-	State      string // connecting, awaiting-peer, ongoing, finished, refused, canceled, failed
-	Bytes      int64
-	Total      int64
-	Rate       float64 // bytes per second
-	Relayed    bool
-	Path       string // the saved file of a finished incoming transfer
-	Error      string
+	// State is connecting, awaiting-peer, ongoing, finished, refused,
+	// canceled, failed, or waiting: a device that did not answer, tried
+	// again at RetryAtMillis until UntilMillis (Config.DeliveryWindowSeconds).
+	State   string
+	Bytes   int64
+	Total   int64
+	Rate    float64 // bytes per second
+	Relayed bool
+	Path    string // the saved file of a finished incoming transfer
+	Error   string
+	// RetryAtMillis and UntilMillis (Unix milliseconds) are set while a
+	// device is waiting.
+	RetryAtMillis int64
+	UntilMillis   int64
 }
 
 // Terminal reports whether the state is final.
@@ -252,6 +259,12 @@ func progressOf(e peerdrop.Event, peerName string) *Progress {
 	}
 	if e.Direction == peerdrop.Outgoing && !e.Device.IsZero() {
 		p.DeviceID = e.Device.String()
+	}
+	if !e.Retry.IsZero() {
+		p.RetryAtMillis = e.Retry.UnixMilli()
+	}
+	if !e.Until.IsZero() {
+		p.UntilMillis = e.Until.UnixMilli()
 	}
 	return p
 }

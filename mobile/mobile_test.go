@@ -13,7 +13,10 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/peerdrop/peerdrop"
+	"github.com/peerdrop/peerdrop/identity"
 	"github.com/peerdrop/peerdrop/internal/testfile"
+	"github.com/peerdrop/peerdrop/multidevice"
 	"github.com/peerdrop/peerdrop/signaling"
 	"github.com/peerdrop/peerdrop/signaling/dht"
 )
@@ -306,5 +309,16 @@ func TestNilConfig(t *testing.T) {
 	defer n.Close()
 	if err := n.Start(); err == nil || !strings.Contains(err.Error(), "Home is required") {
 		t.Fatalf("Start of NewNode(nil): %v", err)
+	}
+}
+
+// TestWaitingProgress: a device that waits to be tried again says so, and
+// when.
+func TestWaitingProgress(t *testing.T) {
+	retry, until := time.UnixMilli(1_800_000_000_000), time.UnixMilli(1_800_086_400_000)
+	p := progressOf(peerdrop.Event{Kind: peerdrop.EventState, Direction: peerdrop.Outgoing, State: multidevice.Waiting,
+		Device: identity.DeviceID{1}, Retry: retry, Until: until, Err: peerdrop.ErrNoAnswer}, "Bob")
+	if p.State != "waiting" || p.Terminal() || p.RetryAtMillis != retry.UnixMilli() || p.UntilMillis != until.UnixMilli() || p.Error == "" {
+		t.Fatalf("%+v", p)
 	}
 }

@@ -163,8 +163,8 @@ func (n *Node) nodeConfig() (*peerdrop.Config, error) {
 		return nil, errors.New("peerdrop: Config.Home is required")
 	}
 	pc := &peerdrop.Config{Home: c.Home, DownloadDir: c.DownloadDir, LAN: c.LAN, Global: c.Global, PortMapping: c.PortMapping,
-		PollBudget: c.ForegroundPollBudget,
-		Logger:     slog.New(&logHandler{d: n.disp, level: slog.Level(c.LogLevel)})}
+		PollBudget: c.ForegroundPollBudget, DeliveryWindow: time.Duration(c.DeliveryWindowSeconds) * time.Second,
+		Logger: slog.New(&logHandler{d: n.disp, level: slog.Level(c.LogLevel)})}
 	var err error
 	if pc.Bootstrap, err = netopt.Bootstrap(context.Background(), c.Bootstrap); err != nil {
 		return nil, err
