@@ -66,18 +66,19 @@ func midTransfer(t *testing.T, l *Lab, a, b NAT, turn bool, bobShape Shape) *tra
 	return r
 }
 
-// failedKeepingPartial checks the send failed cleanly (exit 5) and Bob
-// kept a partial file; it returns the send's error text.
-func (r *transferRun) failedKeepingPartial(t *testing.T) any {
+// queuedKeepingPartial checks the send ended cleanly with the device
+// waiting to be tried again (exit 8, "queued") and Bob kept a partial
+// file; it returns why the device waits.
+func (r *transferRun) queuedKeepingPartial(t *testing.T) any {
 	t.Helper()
 	res := r.tx.Next(2*time.Minute, "result", nil)
-	if code := r.tx.Wait(30 * time.Second); code != 5 || res["ok"] != false {
+	if code := r.tx.Wait(30 * time.Second); code != 8 || res["ok"] != false || res["state"] != "waiting" {
 		t.Fatalf("exit %d, result %v", code, res)
 	}
 	if n := PartialSize(r.inbox); n <= 0 || n >= int64(len(r.data)) {
 		t.Fatalf("partial file: %d bytes", n)
 	}
-	return res["error"]
+	return res["devices"].([]any)[0].(map[string]any)["error"]
 }
 
 // resumeAndVerify runs recv on the sender (any running node serves a
@@ -93,8 +94,8 @@ func resumeAndVerify(t *testing.T, sender, receiver *Host, id, inbox string, dat
 }
 
 // TestCutLinkThenResume: Bob's access link dies mid-transfer. Both sides
-// notice (no bytes for the idle timeout) and fail cleanly; Alice's send
-// exits 5, Bob keeps the partial file. The link comes back and Bob's
+// notice (no bytes for the idle timeout) and stop cleanly; Alice's send
+// exits 8 (queued: the device waits), Bob keeps the partial file. The link comes back and Bob's
 // resume completes the file and verifies it.
 func TestCutLinkThenResume(t *testing.T) {
 	needLab(t)
@@ -102,7 +103,7 @@ func TestCutLinkThenResume(t *testing.T) {
 	r := midTransfer(t, l, PortRestricted, Open, false, Shape{Delay: 5 * time.Millisecond, Rate: 4_000_000})
 	r.bob.Shaper.Cut()
 	cut := time.Now()
-	why := r.failedKeepingPartial(t)
+	why := r.queuedKeepingPartial(t)
 	t.Logf("the sender gave up %v after the cut: %v", time.Since(cut).Round(time.Second), why)
 	r.rx.Next(time.Minute, "state", func(ev map[string]any) bool { return ev["state"] == "failed" })
 	r.rx.Kill()
@@ -118,7 +119,7 @@ func TestKillRelayThenResume(t *testing.T) {
 	l := New(t, bin, 1)
 	r := midTransfer(t, l, Symmetric, PortRestricted, true, Shape{Rate: 4_000_000})
 	l.TURN.Stop()
-	t.Logf("after the relay died: %v", r.failedKeepingPartial(t))
+	t.Logf("after the relay died: %v", r.queuedKeepingPartial(t))
 	r.rx.Kill()
 	l.TURN = turnserver.StartWith(t, turnserver.Options{
 		Exec: []string{"ip", "netns", "exec", l.Server.Name}, IP: ServerIP, AltIP: ServerAltIP, Port: 3478, Dial: l.Server.Dial,
@@ -127,20 +128,27 @@ func TestKillRelayThenResume(t *testing.T) {
 }
 
 // TestRestartReceiverThenResume: the receiving process is killed
-// mid-transfer (both behind NATs) and started again; resume
-// completes and verifies the file.
+// mid-transfer (both behind NATs) and started again; with the sender's
+// recv running, the sender tries the device again by itself and the
+// transfer resumes and completes, verified, with no resume command.
 func TestRestartReceiverThenResume(t *testing.T) {
 	needLab(t)
 	l := New(t, bin, 1)
 	r := midTransfer(t, l, PortRestricted, FullCone, true, Shape{Rate: 4_000_000})
 	r.rx.Signal(syscall.SIGKILL)
 	r.rx.Wait(10 * time.Second)
-	r.failedKeepingPartial(t)
+	r.queuedKeepingPartial(t)
 	r.bob.Recv(r.inbox).Kill() // the receiver starts again (and stops): its history says interrupted
 	if out, _, _ := r.bob.Run("transfers"); !strings.Contains(out, "interrupted") {
 		t.Fatalf("history after the restart: %s", out)
 	}
-	resumeAndVerify(t, r.alice, r.bob, r.id, r.inbox, r.data)
+	r.alice.Recv(t.TempDir())
+	rx := r.bob.Recv(r.inbox)
+	ev := rx.Next(2*time.Minute, "state", func(ev map[string]any) bool { return ev["state"] == "finished" })
+	if ev["transfer"] != r.id {
+		t.Fatalf("finished %v, want %s", ev["transfer"], r.id)
+	}
+	same(t, filepath.Join(r.inbox, "data.bin"), r.data)
 }
 
 // TestDHTNodeDies: of two DHT bootstrap nodes, the one every host lists
