@@ -218,3 +218,75 @@ func baseline(b *testing.B, dir, src string) time.Duration {
 	clean(b, dir)
 	return d
 }
+
+// BenchmarkLinkReuse compares, in the same run, a node that keeps links
+// for reuse (the default, ALPN peerdrop/2) with one that makes a link per
+// transfer (LinkIdle negative), sending to the same device: 20 files of
+// 64 KiB one after the other (reuse-speedup: how many times faster), and
+// one file of PEERDROP_BENCH_SIZE bytes (default 256 MiB; stream-ratio:
+// throughput in a stream of a kept link over a link of its own).
+func BenchmarkLinkReuse(b *testing.B) {
+	size := int64(256 << 20)
+	if s := os.Getenv("PEERDROP_BENCH_SIZE"); s != "" {
+		v, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			b.Fatal(err)
+		}
+		size = v
+	}
+	dir := benchDir(b)
+	big, _ := file(b, dir, "big.bin", size)
+	var small []string
+	for i := range 20 {
+		p, _ := file(b, dir, fmt.Sprintf("small-%d.bin", i), 64<<10)
+		small = append(small, p)
+	}
+	tn := newMemNet()
+	bob := tn.node(b, "bob", func(c *Config) {
+		c.AutoAccept = AcceptUpTo(1 << 40)
+		c.DownloadDir = filepath.Join(dir, "bob")
+		os.MkdirAll(c.DownloadDir, 0o700)
+	})
+	kept := tn.node(b, "kept", nil)
+	single := tn.node(b, "single", func(c *Config) { c.LinkIdle = -1 })
+	for _, a := range []*testNode{kept, single} {
+		befriend(b, []*testNode{a}, []*testNode{bob})
+		converge(b, []*testNode{a}, []*testNode{bob})
+	}
+	ctx := context.Background()
+	send := func(from *testNode, files ...string) time.Duration {
+		start := time.Now()
+		for _, f := range files {
+			out, err := from.SendFile(ctx, bob.Account(), f)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := out.Wait(ctx); err != nil {
+				b.Fatal(err)
+			}
+		}
+		d := time.Since(start)
+		clean(b, dir)
+		return d
+	}
+	send(kept, small[0]) // the kept link exists before the first measure
+	var keptSmall, singleSmall, keptBig, singleBig time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		singleSmall += send(single, small...)
+		keptSmall += send(kept, small...)
+		singleBig += send(single, big)
+		keptBig += send(kept, big)
+	}
+	b.StopTimer()
+	per := func(d time.Duration) float64 {
+		return float64(d) / float64(b.N) / float64(len(small)) / float64(time.Millisecond)
+	}
+	b.ReportMetric(per(keptSmall), "kept-ms/file")
+	b.ReportMetric(per(singleSmall), "single-ms/file")
+	b.ReportMetric(singleSmall.Seconds()/keptSmall.Seconds(), "reuse-speedup")
+	b.ReportMetric(float64(size)*float64(b.N)/keptBig.Seconds()/1e6, "stream-MB/s")
+	b.ReportMetric(float64(size)*float64(b.N)/singleBig.Seconds()/1e6, "link-MB/s")
+	b.ReportMetric(singleBig.Seconds()/keptBig.Seconds(), "stream-ratio")
+	b.ReportMetric(0, "ns/op")
+}

@@ -92,6 +92,13 @@ type Config struct {
 	// starts), when it sends this device a request, and on NetworkChanged.
 	// Default: 15s.
 	DeliveryRetry time.Duration
+	// LinkIdle is how long a link to a device is kept open with no
+	// transfer on it, for the next file to that device, in either
+	// direction, to reuse (several transfers share a link, each in a
+	// stream of its own, when both sides speak ALPN peerdrop/2; see
+	// links.go). Negative: one link per transfer.
+	// Default: 30s.
+	LinkIdle time.Duration
 	// ConnectTimeout bounds ICE and TLS once a device answered.
 	// Default: 30s.
 	ConnectTimeout time.Duration

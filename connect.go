@@ -39,7 +39,7 @@ func (n *Node) dial(ctx context.Context, peer signaling.Peer, req request) (*tls
 	if err != nil {
 		return nil, ice.Selected{}, err
 	}
-	return n.link(ctx, sess, desc, peer, true)
+	return n.link(ctx, sess, desc, peer, true, n.protocols(req.kind))
 }
 
 // answer accepts a request as the ICE-controlled side and TLS server.
@@ -56,11 +56,12 @@ func (n *Node) answer(ctx context.Context, in *signaling.Incoming, req request) 
 	if err := in.Answer(ctx, payload); err != nil {
 		return nil, ice.Selected{}, err
 	}
-	return n.link(ctx, sess, req.desc, in.From, false)
+	return n.link(ctx, sess, req.desc, in.From, false, n.protocols(req.kind))
 }
 
-// link runs ICE with the peer's description, then TLS pinned to the peer.
-func (n *Node) link(ctx context.Context, sess *ice.Session, desc ice.Description, peer signaling.Peer, client bool) (*tlslink.Link, ice.Selected, error) {
+// link runs ICE with the peer's description, then TLS pinned to the peer,
+// offering the ALPN protocols given (Node.protocols).
+func (n *Node) link(ctx context.Context, sess *ice.Session, desc ice.Description, peer signaling.Peer, client bool, protocols []string) (*tlslink.Link, ice.Selected, error) {
 	ctx, cancel := context.WithTimeout(ctx, n.cfg.ConnectTimeout)
 	defer cancel()
 	conn, err := sess.Connect(ctx, desc)
@@ -68,7 +69,7 @@ func (n *Node) link(ctx context.Context, sess *ice.Session, desc ice.Description
 		return nil, ice.Selected{}, err
 	}
 	sel := conn.Selected()
-	tc := &tlslink.Config{Device: n.dev, PeerAccount: peer.Account, PeerDevice: peer.Device, Logger: n.log.With("layer", "tls")}
+	tc := &tlslink.Config{Device: n.dev, PeerAccount: peer.Account, PeerDevice: peer.Device, Protocols: protocols, Logger: n.log.With("layer", "tls")}
 	var l *tlslink.Link
 	if client {
 		l, err = tlslink.Client(ctx, conn, tc)

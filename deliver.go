@@ -81,6 +81,11 @@ func (s *subTransfer) attempt() (multidevice.State, int64, error) {
 		return multidevice.Failed, bytes, err
 	}
 	s.update(multidevice.Connecting, bytes, 0, false)
+	if m := o.n.pooled(s.dev); m != nil {
+		if st, err := m.open(); err == nil {
+			return s.deliver(st, m.sel, true)
+		}
+	}
 	peer, err := s.lookup()
 	if err != nil {
 		return multidevice.Failed, bytes, s.canceledOr(err)
@@ -89,7 +94,18 @@ func (s *subTransfer) attempt() (multidevice.State, int64, error) {
 	if err != nil {
 		return multidevice.Failed, bytes, s.canceledOr(err)
 	}
-	return s.deliver(link, sel)
+	m, err := o.n.adopt(link, sel, peer, true)
+	switch {
+	case err != nil:
+		return multidevice.Failed, bytes, s.canceledOr(err)
+	case m == nil: // the device speaks peerdrop/1 only
+		return s.deliver(link, sel, false)
+	}
+	st, err := m.open()
+	if err != nil {
+		return multidevice.Failed, bytes, s.canceledOr(err)
+	}
+	return s.deliver(st, sel, false)
 }
 
 // lookup returns the device's signaling identity: known since the offer,
@@ -281,7 +297,7 @@ func (n *Node) serveReask(in *signaling.Incoming, req request) {
 		s.afterReask(multidevice.Failed, 0, err)
 		return
 	}
-	state, bytes, err := s.deliver(link, sel)
+	state, bytes, err := s.deliver(link, sel, false)
 	s.afterReask(state, bytes, err)
 }
 

@@ -46,6 +46,13 @@
 // is served only to a device of the account the transfer was sent to, and
 // only while the source file is unchanged (size and modification time).
 //
+// A link made for a file offer negotiates ALPN peerdrop/2 when both sides
+// speak it: the file protocol then runs in yamux streams, one per
+// transfer, opened by the side that sends. Both keep the link for
+// Config.LinkIdle (30 s) after its last stream, and the next file to that
+// device, in either direction, opens a stream on it (links.go): no
+// request, ICE or TLS. Re-ask links stay peerdrop/1, one transfer.
+//
 // # Events and history
 //
 // Config.OnEvent receives every offer, state change and progress tick, for

@@ -101,17 +101,18 @@ type Node struct {
 	proxied  chan struct{}          // closed once a signaling proxy answered
 
 	contactsMu sync.Mutex // orders key store writes with reloads
-	// mu guards the four maps below, and nothing else: the contacts (as
+	// mu guards the five maps below, and nothing else: the contacts (as
 	// last read from the key store), the devices watched for each, the
-	// incoming transfers running, and the outgoing ones running or
-	// waiting. It is never held while calling
+	// incoming transfers running, the outgoing ones running or waiting,
+	// and the links kept for reuse. It is never held while calling
 	// another layer or the application.
 	mu       sync.Mutex
 	contacts map[identity.AccountID]identity.Contact
 	watched  map[identity.AccountID][]identity.DeviceID
 	inflight map[transfer.ID]*IncomingTransfer
 	outgoing map[transfer.ID]*OutgoingTransfer
-	eventMu  sync.Mutex // one OnEvent call at a time
+	links    map[identity.DeviceID]*muxLink // links kept for reuse (links.go)
+	eventMu  sync.Mutex                     // one OnEvent call at a time
 	refused  atomic.Int64
 
 	contactRefresh atomic.Int64 // ContactRefresh, or SetContactRefresh's (a time.Duration)
@@ -144,6 +145,9 @@ func Open(cfg *Config) (*Node, error) {
 	}
 	if c.DeliveryWindow == 0 {
 		c.DeliveryWindow = 24 * time.Hour
+	}
+	if c.LinkIdle == 0 {
+		c.LinkIdle = 30 * time.Second
 	}
 	if c.DeliveryRetry <= 0 {
 		c.DeliveryRetry = 15 * time.Second
@@ -192,7 +196,8 @@ func open(c Config, st *identity.Store, acct *identity.Account, dev *identity.De
 		offers: make(chan *IncomingTransfer, 64), incoming: make(chan struct{}, c.MaxIncoming),
 		kick: make(chan struct{}, 1), ready: make(chan struct{}), proxied: make(chan struct{}),
 		contacts: make(map[identity.AccountID]identity.Contact), watched: make(map[identity.AccountID][]identity.DeviceID),
-		inflight: make(map[transfer.ID]*IncomingTransfer), outgoing: make(map[transfer.ID]*OutgoingTransfer)}
+		inflight: make(map[transfer.ID]*IncomingTransfer), outgoing: make(map[transfer.ID]*OutgoingTransfer),
+		links: make(map[identity.DeviceID]*muxLink)}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	n.contactRefresh.Store(int64(c.ContactRefresh))
 	if err := n.start(); err != nil {

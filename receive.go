@@ -168,9 +168,35 @@ func (n *Node) receiveOffer(in *signaling.Incoming, req request) {
 		n.log.Info("incoming connection failed", "from", in.From.Account.Short(), "device", in.From.Device.Short(), "err", err)
 		return
 	}
-	t, err := n.receive(link, in.From, sel.Relayed)
+	m, err := n.adopt(link, sel, in.From, false)
+	switch {
+	case err != nil:
+		n.log.Info("incoming link failed", "from", in.From.Account.Short(), "err", err)
+	case m == nil:
+		n.offerOn(link, in.From, sel.Relayed)
+	}
+	// Otherwise the offer comes in a stream of the link (muxLink.serve).
+}
+
+// offerStream takes an offer in a stream of a kept link, within
+// MaxIncoming; beyond it the stream is closed (the sender tries again).
+func (n *Node) offerStream(st io.ReadWriteCloser, from signaling.Peer, relayed bool) {
+	select {
+	case n.incoming <- struct{}{}:
+		defer func() { <-n.incoming }()
+	default:
+		st.Close()
+		return
+	}
+	n.offerOn(st, from, relayed)
+}
+
+// offerOn reads an offer on a link (or a stream of one) and hands it to
+// the application, or accepts it by policy, then follows it to its end.
+func (n *Node) offerOn(link io.ReadWriteCloser, from signaling.Peer, relayed bool) {
+	t, err := n.receive(link, from, relayed)
 	if err != nil {
-		n.log.Info("incoming offer failed", "from", in.From.Account.Short(), "err", err)
+		n.log.Info("incoming offer failed", "from", from.Account.Short(), "err", err)
 		return
 	}
 	if dst, ok := n.resumable(t.offer); ok {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sync"
@@ -14,7 +15,6 @@ import (
 	"github.com/peerdrop/peerdrop/identity"
 	"github.com/peerdrop/peerdrop/multidevice"
 	"github.com/peerdrop/peerdrop/signaling"
-	"github.com/peerdrop/peerdrop/tlslink"
 	"github.com/peerdrop/peerdrop/transfer"
 )
 
@@ -272,10 +272,13 @@ func (s *subTransfer) stop() {
 // deliver runs the file protocol on a link to the device and returns how
 // it ended. Every file leaves this device here: from the retry loop's
 // offers and from re-asks alike.
-func (s *subTransfer) deliver(link *tlslink.Link, sel ice.Selected) (multidevice.State, int64, error) {
+func (s *subTransfer) deliver(link io.ReadWriteCloser, sel ice.Selected, reused bool) (multidevice.State, int64, error) {
 	o := s.o
 	o.mu.Lock()
-	s.st.Relayed, s.st.Link, s.st.Connect = sel.Relayed, sel.Link, sel.Elapsed
+	s.st.Relayed, s.st.Link, s.st.Connect, s.st.Reused = sel.Relayed, sel.Link, sel.Elapsed, reused
+	if reused {
+		s.st.Connect = 0
+	}
 	o.mu.Unlock()
 	o.n.log.Debug("connected", "transfer", o.id, "device", s.dev.Short(), "path", sel.Kind(), "in", sel.Elapsed)
 	if err := o.sourceUnchanged(); err != nil {

@@ -126,7 +126,11 @@ type Device struct {
 	// Connect is how long ICE took, from the peer's answer to the
 	// selected path (ice.Selected.Elapsed).
 	Connect time.Duration
-	Err     error // why it ended, for Refused, Canceled and Failed; why it waits, for Waiting
+	// Reused says the transfer ran on a link kept from an earlier one
+	// (no signaling, ICE or TLS of its own; Link and Relayed are that
+	// link's).
+	Reused bool
+	Err    error // why it ended, for Refused, Canceled and Failed; why it waits, for Waiting
 	// Retry is when a Waiting device is tried next.
 	Retry   time.Time
 	Updated time.Time

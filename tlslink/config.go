@@ -9,8 +9,13 @@ import (
 	"github.com/peerdrop/peerdrop/identity"
 )
 
-// ALPN is the application protocol and version negotiated on every link.
+// ALPN is the application protocol and version negotiated on every link
+// by default: one transfer, then the link closes.
 const ALPN = "peerdrop/1"
+
+// ALPNMux is the file protocol of ALPN run in streams multiplexed on the
+// link (yamux), several transfers in either direction, one per stream.
+const ALPNMux = "peerdrop/2"
 
 // Config says who we are and whom we expect.
 type Config struct {
@@ -29,6 +34,11 @@ type Config struct {
 	// time.Now.
 	Now func() time.Time
 
+	// Protocols are the ALPN protocols this side speaks, most preferred
+	// first (ALPN, ALPNMux); the server picks the first of its own that
+	// the client offers (Link.Protocol). Default: ALPN alone.
+	Protocols []string
+
 	// Logger receives debug logs. Nil means discard.
 	Logger *slog.Logger
 
@@ -44,6 +54,13 @@ func (c *Config) validate() error {
 		return fmt.Errorf("%w: no expected peer account", ErrConfig)
 	}
 	return nil
+}
+
+func (c *Config) protocols() []string {
+	if len(c.Protocols) == 0 {
+		return []string{ALPN}
+	}
+	return c.Protocols
 }
 
 func (c *Config) now() time.Time {

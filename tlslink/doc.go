@@ -6,7 +6,9 @@
 // Flow:
 //
 //  1. Both sides run a TLS 1.3 handshake (no older version, no session
-//     resumption) offering the ALPN protocol "peerdrop/1". Each presents its
+//     resumption) offering the ALPN protocols of Config.Protocols ("peerdrop/1",
+//     one transfer per link, by default; "peerdrop/2" runs transfers in
+//     multiplexed streams), of which the server picks its first. Each presents its
 //     device certificate (package identity: an X.509 certificate for the
 //     device's Ed25519 key, signed by its account key); the TLS
 //     CertificateVerify proves possession of the device key.

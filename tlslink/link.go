@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"time"
 
 	"github.com/peerdrop/peerdrop/identity"
@@ -26,6 +27,9 @@ func (l *Link) PeerAccount() identity.AccountID { return l.peer.Account }
 
 // PeerDevice returns the authenticated device of the peer.
 func (l *Link) PeerDevice() identity.DeviceID { return l.peer.Device }
+
+// Protocol is the negotiated ALPN protocol (one of Config.Protocols).
+func (l *Link) Protocol() string { return l.ConnectionState().NegotiatedProtocol }
 
 // PeerCert returns the peer's verified device certificate.
 func (l *Link) PeerCert() *identity.DeviceCert { return l.peer }
@@ -121,10 +125,10 @@ func tlsConfig(cfg *Config, peer **identity.DeviceCert) *tls.Config {
 		ClientAuth:             tls.RequireAnyClientCert,
 		InsecureSkipVerify:     true, // replaced by VerifyConnection: pinned to the expected identity
 		SessionTicketsDisabled: true,
-		NextProtos:             []string{ALPN},
+		NextProtos:             cfg.protocols(),
 		ServerName:             "peerdrop",
 		VerifyConnection: func(cs tls.ConnectionState) error {
-			if cs.NegotiatedProtocol != ALPN {
+			if !slices.Contains(cfg.protocols(), cs.NegotiatedProtocol) {
 				return fmt.Errorf("%w (offered %q)", ErrProtocol, cs.NegotiatedProtocol)
 			}
 			if len(cs.PeerCertificates) == 0 {

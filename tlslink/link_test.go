@@ -259,3 +259,31 @@ func TestConfigValidation(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestLinkProtocols: the server picks the first of its protocols that
+// the client offers; with none in common the handshake fails.
+func TestLinkProtocols(t *testing.T) {
+	alice, bob := newParty(t), newParty(t)
+	for _, c := range []struct {
+		client, server []string
+		want           string
+	}{
+		{[]string{ALPNMux, ALPN}, []string{ALPNMux, ALPN}, ALPNMux},
+		{[]string{ALPNMux, ALPN}, nil, ALPN},
+		{nil, []string{ALPNMux, ALPN}, ALPN},
+		{[]string{ALPNMux}, []string{ALPN}, ""},
+	} {
+		cc, sc := alice.expects(bob), bob.expects(alice)
+		cc.Protocols, sc.Protocols = c.client, c.server
+		cr, sr := connect(t, cc, sc)
+		if c.want == "" {
+			if cr.err == nil || sr.err == nil {
+				t.Fatalf("%v / %v: connected", c.client, c.server)
+			}
+			continue
+		}
+		if cr.err != nil || sr.err != nil || cr.link.Protocol() != c.want || sr.link.Protocol() != c.want {
+			t.Fatalf("%v / %v: %v %v", c.client, c.server, cr.err, sr.err)
+		}
+	}
+}

@@ -1,0 +1,172 @@
+package peerdrop
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/hashicorp/yamux"
+
+	"github.com/peerdrop/peerdrop/ice"
+	"github.com/peerdrop/peerdrop/identity"
+	"github.com/peerdrop/peerdrop/signaling"
+	"github.com/peerdrop/peerdrop/tlslink"
+)
+
+// Link reuse: a link made for a file offer (a request 'F') negotiates
+// ALPN peerdrop/2 when both sides speak it, and then carries the file
+// protocol in yamux streams, one transfer per stream, opened by the side
+// that sends the file. Both sides keep the link in their pool, under the
+// other device's ID, so that the next file to that device, in either
+// direction, opens a stream instead of signaling, ICE and TLS; a link
+// with no stream for Config.LinkIdle is closed. Re-ask links stay
+// single-use (peerdrop/1): the re-asking side reads the offer on the link
+// it dialed.
+
+// maxStreamWindow bounds what one stream may have in flight (and what a
+// receiver buffers for it): 8 MiB keeps 200 MB/s at 40 ms round trips.
+const maxStreamWindow = 8 << 20
+
+// muxLink is a link to one device that carries several transfers.
+type muxLink struct {
+	n    *Node
+	sess *yamux.Session
+	peer signaling.Peer
+	sel  ice.Selected
+}
+
+// protocols are the ALPN protocols offered on links of a request kind.
+func (n *Node) protocols(kind byte) []string {
+	if kind == kindFile && n.cfg.LinkIdle > 0 {
+		return []string{tlslink.ALPNMux, tlslink.ALPN}
+	}
+	return []string{tlslink.ALPN}
+}
+
+// adopt makes a link that negotiated peerdrop/2 a pooled muxLink and
+// starts serving the streams the peer opens; it returns nil for a
+// single-use link.
+func (n *Node) adopt(l *tlslink.Link, sel ice.Selected, peer signaling.Peer, client bool) (*muxLink, error) {
+	if l.Protocol() != tlslink.ALPNMux {
+		return nil, nil
+	}
+	cfg := yamux.DefaultConfig()
+	cfg.AcceptBacklog = 16
+	cfg.KeepAliveInterval = 15 * time.Second
+	cfg.MaxStreamWindowSize = maxStreamWindow
+	cfg.StreamCloseTimeout = time.Minute
+	cfg.LogOutput = io.Discard
+	var sess *yamux.Session
+	var err error
+	if client {
+		sess, err = yamux.Client(l, cfg)
+	} else {
+		sess, err = yamux.Server(l, cfg)
+	}
+	if err != nil {
+		l.Close()
+		return nil, err
+	}
+	m := &muxLink{n: n, sess: sess, peer: peer, sel: sel}
+	n.mu.Lock()
+	old := n.links[peer.Device]
+	n.links[peer.Device] = m
+	n.mu.Unlock()
+	if old != nil {
+		old.retire() // its streams finish; it takes no new ones
+	}
+	if !n.spawn(m.serve) || !n.spawn(m.expire) {
+		sess.Close()
+		return nil, ErrClosed
+	}
+	n.log.Debug("link pooled", "device", peer.Device.Short(), "path", sel.Kind())
+	return m, nil
+}
+
+// pooled returns the live link to a device, if any.
+func (n *Node) pooled(dev identity.DeviceID) *muxLink {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	m := n.links[dev]
+	if m != nil && m.sess.IsClosed() {
+		delete(n.links, dev)
+		m = nil
+	}
+	return m
+}
+
+// open opens a stream for one transfer.
+func (m *muxLink) open() (io.ReadWriteCloser, error) {
+	st, err := m.sess.OpenStream()
+	if err != nil {
+		m.retire()
+		return nil, fmt.Errorf("peerdrop: reusing the link to %s: %w", m.peer.Device.Short(), err)
+	}
+	return st, nil
+}
+
+// retire takes the link out of the pool; the session closes once its
+// streams are done (expire).
+func (m *muxLink) retire() {
+	m.n.mu.Lock()
+	if m.n.links[m.peer.Device] == m {
+		delete(m.n.links, m.peer.Device)
+	}
+	m.n.mu.Unlock()
+}
+
+// serve takes the streams the peer opens: each is an offer.
+func (m *muxLink) serve() {
+	defer m.retire()
+	defer m.sess.Close()
+	for {
+		st, err := m.sess.AcceptStream()
+		if err != nil {
+			if !m.sess.IsClosed() && !errors.Is(err, yamux.ErrSessionShutdown) {
+				m.n.log.Debug("link ended", "device", m.peer.Device.Short(), "err", err)
+			}
+			return
+		}
+		if !m.n.isContact(m.peer.Account) { // removed since the link was made
+			st.Close()
+			continue
+		}
+		if !m.n.spawn(func() { m.n.offerStream(st, m.peer, m.sel.Relayed) }) {
+			st.Close()
+			return
+		}
+	}
+}
+
+// expire closes the session when it has had no stream for LinkIdle, or
+// when it is retired and its streams are done, or when the node closes.
+func (m *muxLink) expire() {
+	defer m.sess.Close()
+	tick := time.NewTicker(min(m.n.cfg.LinkIdle/4, time.Second))
+	defer tick.Stop()
+	idleSince := time.Now()
+	for {
+		select {
+		case <-m.n.ctx.Done():
+			return
+		case <-m.sess.CloseChan():
+			return
+		case <-tick.C:
+		}
+		if m.sess.NumStreams() > 0 {
+			idleSince = time.Now()
+			continue
+		}
+		if time.Since(idleSince) >= m.n.cfg.LinkIdle || m.retired() {
+			m.retire()
+			return
+		}
+	}
+}
+
+func (m *muxLink) retired() bool {
+	m.n.mu.Lock()
+	defer m.n.mu.Unlock()
+	return m.n.links[m.peer.Device] != m
+}
