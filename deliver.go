@@ -249,6 +249,9 @@ func (n *Node) resumeDeliveries() {
 			continue
 		}
 		o := n.restore(rec)
+		if o.left == 0 { // no device left to try
+			continue
+		}
 		n.log.Info("delivery resumed", "transfer", o.id, "name", o.name, "waiting", o.left, "until", o.until)
 		n.register(o)
 		o.start()

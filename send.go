@@ -59,9 +59,24 @@ type subTransfer struct {
 // parallel, and returns at once with a handle; ctx bounds only finding
 // the contact's devices. The transfers run until they end or are
 // canceled (Cancel, CancelDevice, Close). A device that cannot be reached
-// waits and is tried again for Config.DeliveryWindow.
-func (n *Node) SendFile(ctx context.Context, contact identity.AccountID, path string) (*OutgoingTransfer, error) {
-	return n.SendFileWithID(ctx, transfer.NewID(), contact, path)
+// waits and is tried again for Config.DeliveryWindow (or the
+// WithDeliveryWindow option's).
+func (n *Node) SendFile(ctx context.Context, contact identity.AccountID, path string, opts ...SendOption) (*OutgoingTransfer, error) {
+	return n.SendFileWithID(ctx, transfer.NewID(), contact, path, opts...)
+}
+
+// SendOption changes one send.
+type SendOption func(*sendOptions)
+
+type sendOptions struct {
+	window time.Duration
+}
+
+// WithDeliveryWindow sets how long devices that cannot be reached are
+// tried again for this send, instead of Config.DeliveryWindow (negative:
+// not at all).
+func WithDeliveryWindow(d time.Duration) SendOption {
+	return func(o *sendOptions) { o.window = d }
 }
 
 // SendFileWithID is SendFile with a transfer ID chosen by the caller, for
@@ -69,7 +84,11 @@ func (n *Node) SendFile(ctx context.Context, contact identity.AccountID, path st
 // found (an asynchronous UI calls it in the background and files the
 // events under id at once). id must be fresh: from transfer.NewID, and not
 // in the history.
-func (n *Node) SendFileWithID(ctx context.Context, id transfer.ID, contact identity.AccountID, path string) (*OutgoingTransfer, error) {
+func (n *Node) SendFileWithID(ctx context.Context, id transfer.ID, contact identity.AccountID, path string, opts ...SendOption) (*OutgoingTransfer, error) {
+	so := sendOptions{window: n.cfg.DeliveryWindow}
+	for _, o := range opts {
+		o(&so)
+	}
 	if id.IsZero() {
 		return nil, errors.New("peerdrop: zero transfer ID")
 	}
@@ -80,8 +99,12 @@ func (n *Node) SendFileWithID(ctx context.Context, id transfer.ID, contact ident
 		return nil, ErrClosed
 	}
 	c, ok := n.contact(contact)
-	if !ok {
-		return nil, fmt.Errorf("peerdrop: %s: %w", contact.Short(), identity.ErrNoContact)
+	if !ok { // added by another process since the last reload?
+		n.reloadContacts()
+		if c, ok = n.contact(contact); !ok {
+			return nil, fmt.Errorf("peerdrop: %s: %w", contact.Short(), identity.ErrNoContact)
+		}
+		n.refreshContacts()
 	}
 	abs, err := filepath.Abs(path)
 	if err != nil {
@@ -105,8 +128,8 @@ func (n *Node) SendFileWithID(ctx context.Context, id transfer.ID, contact ident
 		return nil, fmt.Errorf("peerdrop: %s: %w", c.Name, multidevice.ErrNoDevices)
 	}
 	o := n.newOutgoing(id, contact, transfer.SanitizeName(fi.Name()), abs, fi.Size(), fi.ModTime())
-	if n.cfg.DeliveryWindow > 0 {
-		o.until = time.Now().Add(n.cfg.DeliveryWindow)
+	if so.window > 0 {
+		o.until = time.Now().Add(so.window)
 	}
 	for _, e := range list.Devices {
 		o.addSub(e.Device, e.Name, e.Peer(contact), multidevice.Connecting, 0)
@@ -146,21 +169,19 @@ func (o *OutgoingTransfer) addSub(dev identity.DeviceID, name string, peer signa
 	return s
 }
 
-// start runs a retry loop for every sub-transfer that has not ended.
+// start runs a retry loop for every sub-transfer that has not ended (at
+// least one has).
 func (o *OutgoingTransfer) start() {
-	if o.left == 0 {
-		o.n.unregister(o)
-		o.mu.Lock()
-		o.settle()
-		o.mu.Unlock()
-		close(o.done)
-		return
-	}
+	var run []*subTransfer
+	o.mu.Lock()
 	for _, s := range o.subs {
-		if s.ended {
-			continue
+		if !s.ended {
+			s.looping = true
+			run = append(run, s)
 		}
-		s.looping = true
+	}
+	o.mu.Unlock()
+	for _, s := range run {
 		if !o.n.spawn(s.run) {
 			s.finish(multidevice.Canceled, 0, ErrClosed)
 		}
