@@ -86,9 +86,12 @@ func (n *Node) refreshContacts() {
 	}
 }
 
-// RefreshContacts fetches every contact's device list now and watches
-// their devices' mailboxes; it returns the first error.
+// RefreshContacts reads the contacts again from the key store (another
+// process may have edited it), fetches every contact's device list now
+// and watches their devices' mailboxes; it returns the first error.
 func (n *Node) RefreshContacts(ctx context.Context) error {
+	n.reloadContacts()
+	n.refreshContacts() // the watcher updates its list subscriptions
 	return n.syncWatches(ctx, true)
 }
 

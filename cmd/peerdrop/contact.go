@@ -50,6 +50,7 @@ add each other. A running peerdrop recv picks the change up within a minute.`,
 			if err != nil {
 				return err
 			}
+			a.contactsChanged()
 			if a.opt.json {
 				a.emitJSON(map[string]any{"event": "contact", "id": ct.ID, "name": ct.Name, "added": ct.Added})
 				return nil
@@ -97,6 +98,7 @@ add each other. A running peerdrop recv picks the change up within a minute.`,
 			if err := st.RemoveContact(ct.ID); err != nil {
 				return err
 			}
+			a.contactsChanged()
 			if a.opt.json {
 				a.emitJSON(map[string]any{"event": "contact_removed", "id": ct.ID, "name": ct.Name})
 				return nil

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	"golang.org/x/term"
 
@@ -44,6 +45,28 @@ const controlFile = "control.sock"
 // need the home's Node. The others read and write the home's files, as
 // the running Node expects (it picks up contacts edited by others).
 var controlCommands = map[string]bool{"send": true, "resume": true, "accept": true, "refuse": true}
+
+// refreshRequest tells a daemon that the key store's contacts changed:
+// it reads them again and looks their devices up now, rather than at its
+// next refresh (a minute), so that a contact just added can send at once.
+const refreshRequest = "refresh-contacts"
+
+// contactsChanged tells the running recv, if any, that contacts changed.
+func (a *app) contactsChanged() {
+	if a.remote {
+		return
+	}
+	conn, err := net.Dial("unix", filepath.Join(a.home, controlFile))
+	if err != nil {
+		return // no daemon
+	}
+	defer conn.Close()
+	b, _ := json.Marshal(controlRequest{Args: []string{refreshRequest}})
+	conn.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := conn.Write(append(b, '\n')); err == nil {
+		_, _ = bufio.NewReader(conn).ReadBytes('\n') // its exit frame
+	}
+}
 
 // maxControlRequest bounds a request line.
 const maxControlRequest = 1 << 20
@@ -192,6 +215,17 @@ func (s *controlServer) serve(c net.Conn) {
 		err = json.Unmarshal(line, &req)
 	}
 	fw := &frameWriter{w: c}
+	if err == nil && len(req.Args) == 1 && req.Args[0] == refreshRequest {
+		s.a.log.Info("contacts changed: reading them again")
+		go func() {
+			ctx, cancel := context.WithTimeout(s.a.ctx, 20*time.Second)
+			defer cancel()
+			_ = s.n.RefreshContacts(ctx)
+		}()
+		code := exitOK
+		_ = fw.frame(controlFrame{Exit: &code})
+		return
+	}
 	if err != nil || len(req.Args) == 0 || !controlCommands[req.Args[0]] {
 		code := exitUsage
 		_ = fw.frame(controlFrame{Err: "peerdrop: the running recv runs only send, resume, accept and refuse\n", Exit: &code})

@@ -173,3 +173,27 @@ func TestOfflineDeviceGetsItLater(t *testing.T) {
 		t.Fatalf("transfers after delivery:\n%s", tr)
 	}
 }
+
+// TestContactAddedWhileRunning: two people add each other while both run
+// recv; a send right after succeeds, as the running nodes learn of the
+// new contact from "contact add" at once.
+func TestContactAddedWhileRunning(t *testing.T) {
+	l := newLab(t)
+	alice := l.person("alice", "desk")
+	bob := l.person("bob", "laptop")
+	rxAlice := l.recv(l.home("alice"), "", "--yes", "--dir", t.TempDir())
+	defer rxAlice.Kill()
+	inbox := t.TempDir()
+	rxBob := l.recv(l.home("bob"), "", "--yes", "--dir", inbox)
+	defer rxBob.Kill()
+	l.friends("alice", alice, "bob", bob)
+	src, data := testfile.Random(t, t.TempDir(), "hello.txt", 1000)
+	t0 := time.Now()
+	out, errOut, code := runPD(t, l.env, "", "--home", l.home("alice"), "--json", "--retry-for", "0", "send", "bob", src)
+	if code != 0 {
+		t.Fatalf("send to a contact added a moment ago: status %d\n%s%s", code, out, errOut)
+	}
+	t.Logf("sent %v after adding the contact", time.Since(t0))
+	ev := rxBob.Next(30*time.Second, "state", func(ev map[string]any) bool { return ev["state"] == "finished" })
+	testfile.Same(t, ev["path"].(string), data)
+}

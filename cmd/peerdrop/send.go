@@ -61,7 +61,7 @@ has it yet, and those that did not answer are tried again.`,
 				}
 			}
 			// A running recv holds the home: it sends for us.
-			if ok, err := a.viaDaemon(append([]string{"send", "--find-timeout=" + find.String(), "--wait=" + strconv.FormatBool(wait), args[0]}, files...)); ok {
+			if ok, err := a.viaDaemon(append([]string{"send", "--find-timeout=" + find.String(), "--wait=" + strconv.FormatBool(wait), "--retry-for=" + a.opt.retryFor.String(), args[0]}, files...)); ok {
 				return err
 			}
 			disp := a.newDisplay(contactNamer(st))
@@ -100,7 +100,7 @@ func (a *app) sendOne(n *peerdrop.Node, disp *display, ct identity.Contact, path
 	fctx, cancel := context.WithTimeout(a.ctx, find)
 	for {
 		var err error
-		out, err = n.SendFileWithID(fctx, id, ct.ID, path)
+		out, err = n.SendFileWithID(fctx, id, ct.ID, path, peerdrop.WithDeliveryWindow(cmp.Or(a.opt.retryFor, -1)))
 		if err == nil {
 			break
 		}
