@@ -223,17 +223,11 @@ func baseline(b *testing.B, dir, src string) time.Duration {
 // for reuse (the default, ALPN peerdrop/2) with one that makes a link per
 // transfer (LinkIdle negative), sending to the same device: 20 files of
 // 64 KiB one after the other (reuse-speedup: how many times faster), and
-// one file of PEERDROP_BENCH_SIZE bytes (default 256 MiB; stream-ratio:
-// throughput in a stream of a kept link over a link of its own).
+// one file of maxStreamed bytes, the largest sent in a stream
+// (stream-ratio: throughput in a stream of a kept link over a link of its
+// own).
 func BenchmarkLinkReuse(b *testing.B) {
-	size := int64(256 << 20)
-	if s := os.Getenv("PEERDROP_BENCH_SIZE"); s != "" {
-		v, err := strconv.ParseInt(s, 10, 64)
-		if err != nil {
-			b.Fatal(err)
-		}
-		size = v
-	}
+	size := int64(maxStreamed)
 	dir := benchDir(b)
 	big, _ := file(b, dir, "big.bin", size)
 	var small []string

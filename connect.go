@@ -39,7 +39,7 @@ func (n *Node) dial(ctx context.Context, peer signaling.Peer, req request) (*tls
 	if err != nil {
 		return nil, ice.Selected{}, err
 	}
-	return n.link(ctx, sess, desc, peer, true, n.protocols(req.kind))
+	return n.link(ctx, sess, desc, peer, true, n.protocols(req))
 }
 
 // answer accepts a request as the ICE-controlled side and TLS server.
@@ -56,7 +56,7 @@ func (n *Node) answer(ctx context.Context, in *signaling.Incoming, req request) 
 	if err := in.Answer(ctx, payload); err != nil {
 		return nil, ice.Selected{}, err
 	}
-	return n.link(ctx, sess, req.desc, in.From, false, n.protocols(req.kind))
+	return n.link(ctx, sess, req.desc, in.From, false, n.protocols(req))
 }
 
 // link runs ICE with the peer's description, then TLS pinned to the peer,

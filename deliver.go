@@ -81,7 +81,8 @@ func (s *subTransfer) attempt() (multidevice.State, int64, error) {
 		return multidevice.Failed, bytes, err
 	}
 	s.update(multidevice.Connecting, bytes, 0, false)
-	if m := o.n.pooled(s.dev); m != nil {
+	single := o.size > maxStreamed
+	if m := o.n.pooled(s.dev); m != nil && !single {
 		if st, err := m.open(); err == nil {
 			return s.deliver(st, m.sel, true)
 		}
@@ -90,7 +91,7 @@ func (s *subTransfer) attempt() (multidevice.State, int64, error) {
 	if err != nil {
 		return multidevice.Failed, bytes, s.canceledOr(err)
 	}
-	link, sel, err := o.n.dial(s.ctx, peer, request{kind: kindFile})
+	link, sel, err := o.n.dial(s.ctx, peer, request{kind: kindFile, single: single})
 	if err != nil {
 		return multidevice.Failed, bytes, s.canceledOr(err)
 	}

@@ -60,15 +60,22 @@ func TestLinkReuse(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+	// A file larger than maxStreamed gets a link of its own.
+	big, bigData := file(t, dir, "big", maxStreamed+1)
+	if out := sendAndWait(t, ctx, alice, bob, big); reused(t, out) {
+		t.Fatal("a large file was sent in a stream")
+	}
+	waitFor(t, 5*time.Second, func() bool { h := bob.History(); return len(h) == 6 && h[0].State == multidevice.Finished })
+	sameFile(t, bob.History()[0].Path, bigData)
 	// Bob answers with a file on the same link.
 	src, data := file(t, dir, "reply", 1000)
 	if out := sendAndWait(t, ctx, bob, alice, src); !reused(t, out) {
 		t.Fatal("the reply did not reuse the link")
 	}
-	waitFor(t, 5*time.Second, func() bool { h := alice.History(); return len(h) == 6 && h[0].State == multidevice.Finished })
+	waitFor(t, 5*time.Second, func() bool { h := alice.History(); return len(h) == 7 && h[0].State == multidevice.Finished })
 	sameFile(t, alice.History()[0].Path, data)
-	if a, b := alice.Stats().Signaling.RequestsReceived, bob.Stats().Signaling.RequestsReceived; a != 0 || b != 1 {
-		t.Fatalf("requests received: alice %d, bob %d (want 0 and 1)", a, b)
+	if a, b := alice.Stats().Signaling.RequestsReceived, bob.Stats().Signaling.RequestsReceived; a != 0 || b != 2 {
+		t.Fatalf("requests received: alice %d, bob %d (want 0 and 2: the first file's and the large one's)", a, b)
 	}
 }
 

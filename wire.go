@@ -72,6 +72,9 @@ type request struct {
 	kind byte
 	id   transfer.ID // re-ask only
 	desc ice.Description
+	// single asks for a link of its own (ALPN peerdrop/1 only); not sent:
+	// the TLS handshake negotiates it.
+	single bool
 }
 
 func (r request) marshal() ([]byte, error) {

@@ -24,6 +24,13 @@ import (
 var binary string
 
 func TestMain(m *testing.M) {
+	if role := os.Getenv("PEERDROP_RAWCOPY"); role != "" { // BenchmarkCLIThroughput's copier
+		if err := rawCopyMain(role); err != nil {
+			fmt.Fprintln(os.Stderr, "raw copy:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
 	b, dir, err := natlab.BuildPeerdrop(raceEnabled)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "building peerdrop:", err)
