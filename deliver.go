@@ -267,15 +267,11 @@ func (n *Node) restore(rec Record) *OutgoingTransfer {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	for _, d := range rec.Devices {
-		state := d.State
-		if !state.Terminal() {
-			state = multidevice.Waiting
+		md := d.device(rec.Size)
+		if !md.State.Terminal() {
+			md.State = multidevice.Waiting
 		}
-		s := o.addSub(d.Device, d.Name, signaling.Peer{}, state, d.Bytes)
-		s.st.Retry = d.Retry
-		if d.Error != "" {
-			s.st.Err = errors.New(d.Error)
-		}
+		o.addSub(md, signaling.Peer{})
 	}
 	o.agg = multidevice.Of(o.devices())
 	return o
@@ -379,5 +375,5 @@ func (o *OutgoingTransfer) join(from signaling.Peer) *subTransfer {
 		}
 		return s
 	}
-	return o.addSub(from.Device, "", from, multidevice.Connecting, 0)
+	return o.addSub(multidevice.Device{Device: from.Device, State: multidevice.Connecting}, from)
 }

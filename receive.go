@@ -264,7 +264,7 @@ func (n *Node) receive(link io.ReadWriteCloser, from signaling.Peer, relayed boo
 	holder.Unlock()
 	_ = n.records.update(o.ID, Incoming, func(rec *Record) {
 		rec.Peer, rec.PeerDevice, rec.Name, rec.Size, rec.MediaType = from.Account, from.Device, t.offer.Name, o.Size, o.MediaType
-		rec.State, rec.Error = multidevice.AwaitingPeer, ""
+		rec.State, rec.Error = multidevice.AwaitingDecision, ""
 	})
 	n.emit(t.event(EventOffer, r.Status()))
 	return t, nil

@@ -26,7 +26,7 @@ const (
 )
 
 // Record is a transfer in the history. For an incoming transfer, State
-// AwaitingPeer means the offer waits for this node's decision.
+// AwaitingDecision means the offer waits for this node's decision.
 type Record struct {
 	ID        transfer.ID        `json:"id"`
 	Direction Direction          `json:"direction"`
@@ -69,6 +69,25 @@ type DeviceRecord struct {
 	Error  string            `json:"error,omitempty"`
 	// Retry is when a waiting device is tried next.
 	Retry time.Time `json:"retry,omitzero"`
+}
+
+// deviceRecord is the history's form of one device's part: the one
+// conversion from multidevice.Device (device is the other way).
+func deviceRecord(d multidevice.Device) DeviceRecord {
+	dr := DeviceRecord{Device: d.Device, Name: d.Name, State: d.State, Bytes: d.Bytes, Retry: d.Retry}
+	if d.Err != nil {
+		dr.Error = d.Err.Error()
+	}
+	return dr
+}
+
+// device is a recorded device's part of a file of total bytes.
+func (d DeviceRecord) device(total int64) multidevice.Device {
+	md := multidevice.Device{Device: d.Device, Name: d.Name, State: d.State, Bytes: d.Bytes, Total: total, Retry: d.Retry}
+	if d.Error != "" {
+		md.Err = errors.New(d.Error)
+	}
+	return md
 }
 
 // maxRecords bounds the history; the oldest ended transfers go first.
@@ -159,11 +178,7 @@ func interrupt(rec *Record, now time.Time) {
 func (r *Record) aggregate() {
 	devs := make([]multidevice.Device, 0, len(r.Devices))
 	for _, d := range r.Devices {
-		md := multidevice.Device{Device: d.Device, Name: d.Name, State: d.State, Bytes: d.Bytes, Total: r.Size}
-		if d.Error != "" {
-			md.Err = errors.New(d.Error)
-		}
-		devs = append(devs, md)
+		devs = append(devs, d.device(r.Size))
 	}
 	a := multidevice.Of(devs)
 	r.State, r.Bytes, r.Error = a.State, a.Bytes, ""

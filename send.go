@@ -132,7 +132,7 @@ func (n *Node) SendFileWithID(ctx context.Context, id transfer.ID, contact ident
 		o.until = time.Now().Add(so.window)
 	}
 	for _, e := range list.Devices {
-		o.addSub(e.Device, e.Name, e.Peer(contact), multidevice.Connecting, 0)
+		o.addSub(multidevice.Device{Device: e.Device, Name: e.Name, State: multidevice.Connecting}, e.Peer(contact))
 	}
 	err = n.records.update(o.id, Outgoing, func(r *Record) {
 		r.Peer, r.Name, r.Size, r.Path, r.ModTime, r.Until = contact, o.name, o.size, abs, o.mod, o.until
@@ -153,12 +153,13 @@ func (n *Node) newOutgoing(id transfer.ID, peer identity.AccountID, name, path s
 		done: make(chan struct{}), settled: make(chan struct{})}
 }
 
-// addSub adds the transfer to one device, before the transfer starts.
-func (o *OutgoingTransfer) addSub(dev identity.DeviceID, name string, peer signaling.Peer, state multidevice.State, bytes int64) *subTransfer {
-	s := &subTransfer{o: o, dev: dev, peer: peer, wake: make(chan struct{}, 1),
-		st: multidevice.Device{Device: dev, Name: name, State: state, Bytes: bytes, Total: o.size}}
+// addSub adds the transfer to one device (whose signaling identity is
+// looked up later when peer is zero).
+func (o *OutgoingTransfer) addSub(d multidevice.Device, peer signaling.Peer) *subTransfer {
+	d.Total = o.size
+	s := &subTransfer{o: o, dev: d.Device, peer: peer, wake: make(chan struct{}, 1), st: d}
 	s.ctx, s.cancel = context.WithCancelCause(o.n.ctx)
-	if state.Terminal() {
+	if d.State.Terminal() {
 		s.ended = true
 		s.cancel(nil)
 	} else {
@@ -452,12 +453,7 @@ func isCancel(err error) bool {
 func (o *OutgoingTransfer) deviceRecords() []DeviceRecord {
 	var out []DeviceRecord
 	for _, s := range o.subs {
-		d := s.st
-		dr := DeviceRecord{Device: d.Device, Name: d.Name, State: d.State, Bytes: d.Bytes, Retry: d.Retry}
-		if d.Err != nil {
-			dr.Error = d.Err.Error()
-		}
-		out = append(out, dr)
+		out = append(out, deviceRecord(s.st))
 	}
 	return out
 }

@@ -57,9 +57,11 @@ type Progress struct {
 	DeviceID   string // empty: the whole transfer
 	DeviceName string
 	Name       string // the file name
-	// State is connecting, awaiting-peer, ongoing, finished, refused,
-	// canceled, failed, or waiting: a device that did not answer, tried
-	// again at RetryAtMillis until UntilMillis (Config.DeliveryWindowSeconds).
+	// State is connecting, awaiting-peer (the other side decides),
+	// awaiting-decision (an incoming offer: this device decides),
+	// ongoing, finished, refused, canceled, failed, or waiting: a device
+	// that did not answer, tried again at RetryAtMillis until UntilMillis
+	// (Config.DeliveryWindowSeconds).
 	State   string
 	Bytes   int64
 	Total   int64

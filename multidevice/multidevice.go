@@ -28,9 +28,17 @@ import (
 // State is where one device's sub-transfer, or the aggregate, is.
 type State int
 
-// States. Connecting covers signaling, ICE and TLS; Waiting is a device
+// States. Connecting covers signaling, ICE and TLS; AwaitingPeer is an
+// offer waiting for the other side's decision, AwaitingDecision (of an
+// incoming transfer) one waiting for this device's; Waiting is a device
 // that did not answer (offline) and will be tried again; the others match
 // transfer.State.
+//
+// This is peerdrop's one vocabulary of transfer states above the file
+// protocol: a device's part (Device), the aggregate, the history
+// (peerdrop.Record, DeviceRecord), events (peerdrop.Event) and the mobile
+// API (its Progress.State is String's name) all use it, and FromTransfer
+// is the one conversion from the file protocol's transfer.State.
 const (
 	Connecting State = iota + 1
 	AwaitingPeer
@@ -40,9 +48,10 @@ const (
 	Canceled
 	Failed
 	Waiting
+	AwaitingDecision
 )
 
-var stateNames = [...]string{"", "connecting", "awaiting-peer", "ongoing", "finished", "refused", "canceled", "failed", "waiting"}
+var stateNames = [...]string{"", "connecting", "awaiting-peer", "ongoing", "finished", "refused", "canceled", "failed", "waiting", "awaiting-decision"}
 
 func (s State) String() string {
 	if s > 0 && int(s) < len(stateNames) {
@@ -71,8 +80,10 @@ func (s State) Terminal() bool { return s >= Finished && s <= Failed }
 // FromTransfer maps a transfer state to a device state.
 func FromTransfer(s transfer.State) State {
 	switch s {
-	case transfer.StateAwaitingPeer, transfer.StateAwaitingDecision:
+	case transfer.StateAwaitingPeer:
 		return AwaitingPeer
+	case transfer.StateAwaitingDecision:
+		return AwaitingDecision
 	case transfer.StateOngoing:
 		return Ongoing
 	case transfer.StateFinished:
@@ -100,7 +111,7 @@ func rank(s State) int {
 		return 3
 	case Connecting:
 		return 4
-	case AwaitingPeer:
+	case AwaitingPeer, AwaitingDecision:
 		return 5
 	case Ongoing:
 		return 6

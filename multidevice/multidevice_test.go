@@ -90,7 +90,7 @@ func TestStates(t *testing.T) {
 		t.Fatal("bogus state parsed")
 	}
 	for ts, want := range map[transfer.State]State{
-		transfer.StateAwaitingPeer: AwaitingPeer, transfer.StateAwaitingDecision: AwaitingPeer, transfer.StateOngoing: Ongoing,
+		transfer.StateAwaitingPeer: AwaitingPeer, transfer.StateAwaitingDecision: AwaitingDecision, transfer.StateOngoing: Ongoing,
 		transfer.StateFinished: Finished, transfer.StateRefused: Refused, transfer.StateCanceled: Canceled, transfer.StateFailed: Failed, 0: Connecting,
 	} {
 		if got := FromTransfer(ts); got != want {
