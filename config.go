@@ -130,9 +130,14 @@ type Offer struct {
 	From      identity.AccountID
 	Device    identity.DeviceID // the sending device
 	Contact   string            // the sender's name in our contacts
-	Name      string            // sanitized file name
-	Size      int64
+	Name      string            // sanitized file name; of many files, "photos/" or "photos/ and 2 more"
+	Size      int64             // of many files, their total
 	MediaType string
+	// Files is the number of files of many in one offer (zero for one
+	// file); Tops are its top-level names as the sender gave them
+	// (folders end in '/'): peer text, to show, never used as paths.
+	Files int
+	Tops  []string
 }
 
 // AcceptUpTo returns an AutoAccept policy that accepts files of at most

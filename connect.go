@@ -56,6 +56,9 @@ func (n *Node) answer(ctx context.Context, in *signaling.Incoming, req request) 
 	if err := in.Answer(ctx, payload); err != nil {
 		return nil, ice.Selected{}, err
 	}
+	// The answering side always offers streams for a file: the
+	// requester chooses (a bundle needs them).
+	req.bundle = true
 	return n.link(ctx, sess, req.desc, in.From, false, n.protocols(req))
 }
 

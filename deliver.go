@@ -81,17 +81,27 @@ func (s *subTransfer) attempt() (multidevice.State, int64, error) {
 		return multidevice.Failed, bytes, err
 	}
 	s.update(multidevice.Connecting, bytes, 0, false)
-	single := o.size > maxStreamed
+	single := o.bundle == nil && o.size > maxStreamed
 	if m := o.n.pooled(s.dev); m != nil && !single {
-		if st, err := m.open(); err == nil {
-			return s.deliver(st, m.sel, true)
+		var state multidevice.State
+		var n int64
+		var err error
+		if o.bundle != nil {
+			state, n, err = s.deliverBundle(m, m.sel, true)
+		} else if st, oerr := m.open(); oerr == nil {
+			state, n, err = s.deliver(st, m.sel, true)
 		}
+		if state != 0 && !s.stale(state, err) {
+			return state, n, err
+		}
+		m.retire() // the device went away from it: signal afresh
+		s.update(multidevice.Connecting, bytes, 0, false)
 	}
 	peer, err := s.lookup()
 	if err != nil {
 		return multidevice.Failed, bytes, s.canceledOr(err)
 	}
-	link, sel, err := o.n.dial(s.ctx, peer, request{kind: kindFile, single: single})
+	link, sel, err := o.n.dial(s.ctx, peer, request{kind: kindFile, single: single, bundle: o.bundle != nil})
 	if err != nil {
 		return multidevice.Failed, bytes, s.canceledOr(err)
 	}
@@ -99,14 +109,29 @@ func (s *subTransfer) attempt() (multidevice.State, int64, error) {
 	switch {
 	case err != nil:
 		return multidevice.Failed, bytes, s.canceledOr(err)
+	case m == nil && o.bundle != nil:
+		link.Close()
+		return multidevice.Failed, bytes, errors.New("the device's peerdrop cannot receive many files in one offer (it lacks ALPN peerdrop/2)")
 	case m == nil: // the device speaks peerdrop/1 only
 		return s.deliver(link, sel, false)
+	case o.bundle != nil:
+		return s.deliverBundle(m, sel, false)
 	}
 	st, err := m.open()
 	if err != nil {
 		return multidevice.Failed, bytes, s.canceledOr(err)
 	}
 	return s.deliver(st, sel, false)
+}
+
+// stale reports whether a transfer on a kept link failed before the
+// device saw the offer: the link outlived the device's node (it closed or
+// went offline), and a fresh request may find it.
+func (s *subTransfer) stale(state multidevice.State, err error) bool {
+	s.o.mu.Lock()
+	connecting := s.st.State == multidevice.Connecting
+	s.o.mu.Unlock()
+	return state == multidevice.Failed && connecting && context.Cause(s.ctx) == nil && err != nil && !errors.Is(err, ErrCanceledBySender)
 }
 
 // lookup returns the device's signaling identity: known since the offer,
@@ -264,11 +289,21 @@ func (n *Node) resumeDeliveries() {
 func (n *Node) restore(rec Record) *OutgoingTransfer {
 	o := n.newOutgoing(rec.ID, rec.Peer, rec.Name, rec.Path, rec.Size, rec.ModTime)
 	o.until = rec.Until
+	var lost error
+	if rec.MediaType == ManifestType {
+		if o.bundle, lost = loadBundle(rec.Path); lost != nil {
+			lost = fmt.Errorf("peerdrop: the offer's manifest is lost: %w", lost)
+		}
+	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	for _, d := range rec.Devices {
 		md := d.device(rec.Size)
-		if !md.State.Terminal() {
+		switch {
+		case md.State.Terminal():
+		case lost != nil:
+			md.State, md.Err = multidevice.Failed, lost
+		default:
 			md.State = multidevice.Waiting
 		}
 		o.addSub(md, signaling.Peer{})
@@ -321,8 +356,13 @@ func (s *subTransfer) afterReask(state multidevice.State, bytes int64, err error
 // to the account since) gets a sub-transfer of its own.
 func (n *Node) reaskSub(id transfer.ID, from signaling.Peer) (*subTransfer, NoCode) {
 	if o, ok := n.Outgoing(id); ok {
-		if o.peer != from.Account {
+		switch {
+		case o.peer != from.Account:
 			return nil, NoNotAllowed
+		case o.bundle != nil:
+			// Many files go in streams of a kept link: the sender tries
+			// the device again by itself (deferred delivery).
+			return nil, NoUnknown
 		}
 		if s := o.join(from); s != nil {
 			return s, 0
@@ -334,6 +374,8 @@ func (n *Node) reaskSub(id transfer.ID, from signaling.Peer) (*subTransfer, NoCo
 		return nil, NoUnknown
 	case rec.Peer != from.Account:
 		return nil, NoNotAllowed
+	case rec.MediaType == ManifestType:
+		return nil, NoUnknown
 	}
 	o := n.restore(rec)
 	if o.sourceUnchanged() != nil {

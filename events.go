@@ -19,6 +19,9 @@ const (
 	EventState EventKind = "state"
 	// EventProgress: bytes moved (at most every transfer.Config.ProgressInterval).
 	EventProgress EventKind = "progress"
+	// EventFile: one file of many in one offer (SendFiles) ended on one
+	// device: File names it, State and Err say how.
+	EventFile EventKind = "file"
 )
 
 // Event reports a change of an incoming or outgoing transfer. For an
@@ -43,7 +46,10 @@ type Event struct {
 	// tries end (Config.DeliveryWindow).
 	Retry time.Time `json:"retry,omitzero"`
 	Until time.Time `json:"until,omitzero"`
-	// Path is the saved file of a finished incoming transfer.
+	// File is the path, in the offer, of the file an EventFile is about.
+	File string `json:"file,omitempty"`
+	// Path is the saved file of a finished incoming transfer (for many
+	// files in one offer, the first top-level folder or file).
 	Path string `json:"path,omitempty"`
 	Err  error  `json:"-"`
 	// Error is Err's text, for JSON.

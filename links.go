@@ -46,7 +46,7 @@ type muxLink struct {
 
 // protocols are the ALPN protocols offered on the link of a request.
 func (n *Node) protocols(req request) []string {
-	if req.kind == kindFile && !req.single && n.cfg.LinkIdle > 0 {
+	if req.kind == kindFile && !req.single && (n.cfg.LinkIdle > 0 || req.bundle) {
 		return []string{tlslink.ALPNMux, tlslink.ALPN}
 	}
 	return []string{tlslink.ALPN}
@@ -151,7 +151,11 @@ func (m *muxLink) serve() {
 // when it is retired and its streams are done, or when the node closes.
 func (m *muxLink) expire() {
 	defer m.sess.Close()
-	tick := time.NewTicker(min(m.n.cfg.LinkIdle/4, time.Second))
+	idle := m.n.cfg.LinkIdle
+	if idle <= 0 { // a bundle's link, with reuse off: closed after its streams
+		idle = time.Second
+	}
+	tick := time.NewTicker(min(idle/4, time.Second))
 	defer tick.Stop()
 	idleSince := time.Now()
 	for {
@@ -166,7 +170,7 @@ func (m *muxLink) expire() {
 			idleSince = time.Now()
 			continue
 		}
-		if time.Since(idleSince) >= m.n.cfg.LinkIdle || m.retired() {
+		if time.Since(idleSince) >= idle || m.retired() {
 			m.retire()
 			return
 		}

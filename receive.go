@@ -5,10 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/peerdrop/peerdrop/identity"
+	"github.com/peerdrop/peerdrop/manifest"
 	"github.com/peerdrop/peerdrop/multidevice"
 	"github.com/peerdrop/peerdrop/signaling"
 	"github.com/peerdrop/peerdrop/transfer"
@@ -25,13 +29,28 @@ type IncomingTransfer struct {
 
 	once sync.Once // one decision
 	done chan struct{}
+	// Of many files: the bundle once its manifest is in, and the final
+	// status (set before done is closed).
+	bundle atomic.Pointer[inBundle]
+	final  atomic.Pointer[transfer.Status]
 }
 
 // Offer is what the sender offered.
 func (t *IncomingTransfer) Offer() Offer { return t.offer }
 
-// Status is the transfer's state and progress.
-func (t *IncomingTransfer) Status() transfer.Status { return t.r.Status() }
+// Status is the transfer's state and progress (of many files: of them
+// all, once their list is in).
+func (t *IncomingTransfer) Status() transfer.Status {
+	if f := t.final.Load(); f != nil {
+		return *f
+	}
+	if b := t.bundle.Load(); b != nil {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		return transfer.Status{State: transfer.StateOngoing, Bytes: b.bytes}
+	}
+	return t.r.Status()
+}
 
 // Done is closed when the transfer ended (saved, refused, canceled or
 // failed) and its record is saved.
@@ -45,7 +64,7 @@ func (t *IncomingTransfer) Wait(ctx context.Context) (string, error) {
 	case <-ctx.Done():
 		return "", ctx.Err()
 	}
-	st := t.r.Status()
+	st := t.Status()
 	if st.State == transfer.StateFinished {
 		return st.Path, nil
 	}
@@ -71,9 +90,19 @@ func (t *IncomingTransfer) Accept(dst transfer.Destination) error {
 	if dst.Path != "" {
 		dir = ""
 	}
+	if t.offer.Files > 0 { // many files: the folders go in dir, the list in the inbox
+		if dst.Path != "" {
+			dir = dst.Path
+		}
+		dst = transfer.Destination{Path: t.n.manifestPath(t.offer.Transfer), Overwrite: true}
+		if err := os.MkdirAll(filepath.Dir(dst.Path), 0o700); err != nil {
+			t.r.Cancel(err.Error())
+			return err
+		}
+	}
 	_ = t.n.records.update(t.offer.Transfer, Incoming, func(r *Record) {
 		r.Dir = dir
-		if dst.Path != "" {
+		if dst.Path != "" && t.offer.Files == 0 {
 			r.Path = dst.Path
 		}
 	})
@@ -195,6 +224,9 @@ func (n *Node) offerStream(st io.ReadWriteCloser, from signaling.Peer, relayed b
 // the application, or accepts it by policy, then follows it to its end.
 func (n *Node) offerOn(link io.ReadWriteCloser, from signaling.Peer, relayed bool) {
 	t, err := n.receive(link, from, relayed)
+	if errors.Is(err, errMember) {
+		return
+	}
 	if err != nil {
 		n.log.Info("incoming offer failed", "from", from.Account.Short(), "err", err)
 		return
@@ -226,7 +258,7 @@ func (n *Node) receive(link io.ReadWriteCloser, from signaling.Peer, relayed boo
 		holder.Lock()
 		t := holder.t
 		holder.Unlock()
-		if t != nil && !e.State.Terminal() {
+		if t != nil && !e.State.Terminal() && (t.offer.Files == 0 || !e.Progress) { // a list's bytes are not the files'
 			kind := EventState
 			if e.Progress {
 				kind = EventProgress
@@ -241,10 +273,23 @@ func (n *Node) receive(link io.ReadWriteCloser, from signaling.Peer, relayed boo
 		return nil, err
 	}
 	o := r.Offer()
+	if _, member := o.Metadata[metaBundle]; member {
+		n.receiveMember(r, from)
+		return nil, errMember
+	}
 	c, _ := n.contact(from.Account)
 	t := &IncomingTransfer{n: n, r: r, relay: relayed, done: make(chan struct{}), offer: Offer{
 		Transfer: o.ID, From: from.Account, Device: from.Device, Contact: c.Name,
 		Name: o.SafeName(), Size: o.Size, MediaType: o.MediaType}}
+	if o.MediaType == ManifestType {
+		files, bytes, tops, ok := bundleSummary(o)
+		if !ok {
+			r.Refuse("malformed offer of many files")
+			return nil, fmt.Errorf("transfer %s: malformed offer of many files", o.ID)
+		}
+		t.offer.Files, t.offer.Size, t.offer.Tops = files, bytes, safeTops(tops)
+		t.offer.Name = displayName(manifest.Summary{Tops: t.offer.Tops})
+	}
 	if why := offerConflict(n.records, o.ID, from.Account); why != "" {
 		r.Refuse(why)
 		return nil, fmt.Errorf("transfer %s refused: %s", o.ID, why)
@@ -263,7 +308,8 @@ func (n *Node) receive(link io.ReadWriteCloser, from signaling.Peer, relayed boo
 	holder.t = t
 	holder.Unlock()
 	_ = n.records.update(o.ID, Incoming, func(rec *Record) {
-		rec.Peer, rec.PeerDevice, rec.Name, rec.Size, rec.MediaType = from.Account, from.Device, t.offer.Name, o.Size, o.MediaType
+		rec.Peer, rec.PeerDevice, rec.Name, rec.Size, rec.MediaType = from.Account, from.Device, t.offer.Name, t.offer.Size, o.MediaType
+		rec.Files = t.offer.Files
 		rec.State, rec.Error = multidevice.AwaitingDecision, ""
 	})
 	n.emit(t.event(EventOffer, r.Status()))
@@ -311,6 +357,10 @@ func (n *Node) track(t *IncomingTransfer) {
 		<-t.r.Done()
 	}
 	st := t.r.Status()
+	if t.offer.Files > 0 && st.State == transfer.StateFinished {
+		st = n.trackBundle(t)
+	}
+	t.final.Store(&st)
 	state := multidevice.FromTransfer(st.State)
 	_ = n.records.update(t.offer.Transfer, Incoming, func(rec *Record) {
 		rec.State, rec.Bytes, rec.Error = state, st.Bytes, ""

@@ -36,6 +36,11 @@ type Record struct {
 	Name       string            `json:"name"`
 	Size       int64             `json:"size"`
 	MediaType  string            `json:"media_type,omitempty"`
+	// Files is the number of files of many in one offer (MediaType
+	// ManifestType; Size is their total, Path the manifest's file for an
+	// outgoing one, the first top-level folder or file for an incoming
+	// one once finished).
+	Files int `json:"files,omitempty"`
 	// Path is the source file (outgoing) or the saved file (incoming,
 	// once finished).
 	Path string `json:"path,omitempty"`
@@ -246,6 +251,10 @@ func (r *records) trim() {
 		}
 		// A transfer gone from the history can no longer resume.
 		removePartial(oldest)
+		if oldest.Direction == Outgoing && oldest.MediaType == ManifestType {
+			os.Remove(oldest.Path) // the manifest of many files, and its sources
+			os.Remove(oldest.Path + ".sources")
+		}
 		delete(r.byID, recordKey{oldest.ID, oldest.Direction})
 	}
 }

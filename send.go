@@ -28,6 +28,9 @@ type OutgoingTransfer struct {
 	size  int64
 	mod   time.Time // the source's modification time when offered
 	until time.Time // waiting devices are tried again until then (zero: never)
+	// bundle is set for many files in one offer (bundle.go): path is its
+	// manifest, size the files' total.
+	bundle *outBundle
 
 	mu      sync.Mutex
 	subs    []*subTransfer
@@ -85,6 +88,12 @@ func WithDeliveryWindow(d time.Duration) SendOption {
 // events under id at once). id must be fresh: from transfer.NewID, and not
 // in the history.
 func (n *Node) SendFileWithID(ctx context.Context, id transfer.ID, contact identity.AccountID, path string, opts ...SendOption) (*OutgoingTransfer, error) {
+	return n.send(ctx, id, contact, path, opts, nil)
+}
+
+// send offers the file at path, or the bundle b (whose manifest is at
+// path), to every device of the contact.
+func (n *Node) send(ctx context.Context, id transfer.ID, contact identity.AccountID, path string, opts []SendOption, b *outBundle) (*OutgoingTransfer, error) {
 	so := sendOptions{window: n.cfg.DeliveryWindow}
 	for _, o := range opts {
 		o(&so)
@@ -128,6 +137,11 @@ func (n *Node) SendFileWithID(ctx context.Context, id transfer.ID, contact ident
 		return nil, fmt.Errorf("peerdrop: %s: %w", c.Name, multidevice.ErrNoDevices)
 	}
 	o := n.newOutgoing(id, contact, transfer.SanitizeName(fi.Name()), abs, fi.Size(), fi.ModTime())
+	media, files := "", 0
+	if b != nil {
+		s := b.m.Summary()
+		o.bundle, o.name, o.size, media, files = b, displayName(s), s.Bytes, ManifestType, s.Files
+	}
 	if so.window > 0 {
 		o.until = time.Now().Add(so.window)
 	}
@@ -136,6 +150,7 @@ func (n *Node) SendFileWithID(ctx context.Context, id transfer.ID, contact ident
 	}
 	err = n.records.update(o.id, Outgoing, func(r *Record) {
 		r.Peer, r.Name, r.Size, r.Path, r.ModTime, r.Until = contact, o.name, o.size, abs, o.mod, o.until
+		r.MediaType, r.Files = media, files
 		r.State = multidevice.Connecting
 		r.Devices = o.deviceRecords()
 	})
@@ -307,13 +322,24 @@ func (s *subTransfer) deliver(link io.ReadWriteCloser, sel ice.Selected, reused 
 		link.Close()
 		return multidevice.Failed, 0, err
 	}
+	return s.runSender(link, transfer.Source{Path: o.path, Name: o.name, ID: o.id}, true)
+}
+
+// runSender runs the file protocol for src on link; progress says whether
+// its bytes are the transfer's (a bundle's manifest reports only states).
+func (s *subTransfer) runSender(link io.ReadWriteCloser, src transfer.Source, progress bool) (multidevice.State, int64, error) {
+	o := s.o
 	tcfg := o.n.cfg.Transfer
 	tcfg.OnEvent = func(e transfer.Event) {
-		if !e.State.Terminal() {
+		switch {
+		case e.State.Terminal():
+		case progress:
 			s.update(multidevice.FromTransfer(e.State), e.Bytes, e.Rate, e.Progress)
+		case !e.Progress:
+			s.update(multidevice.FromTransfer(e.State), 0, 0, false)
 		}
 	}
-	snd, err := transfer.NewSender(link, transfer.Source{Path: o.path, Name: o.name, ID: o.id}, &tcfg)
+	snd, err := transfer.NewSender(link, src, &tcfg)
 	if err != nil {
 		link.Close()
 		return multidevice.Failed, 0, err
@@ -331,6 +357,10 @@ func (s *subTransfer) deliver(link io.ReadWriteCloser, sel ice.Selected, reused 
 // sourceUnchanged checks that the file is still the one offered: a
 // device tried again, or re-asking, must get the same bytes.
 func (o *OutgoingTransfer) sourceUnchanged() error {
+	if o.bundle != nil { // its manifest; each file is checked as it is sent
+		_, err := os.Stat(o.path)
+		return err
+	}
 	fi, err := os.Stat(o.path)
 	if err != nil || fi.Size() != o.size || !fi.ModTime().Equal(o.mod) {
 		return fmt.Errorf("peerdrop: %s changed or is gone since it was offered", o.path)

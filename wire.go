@@ -72,9 +72,10 @@ type request struct {
 	kind byte
 	id   transfer.ID // re-ask only
 	desc ice.Description
-	// single asks for a link of its own (ALPN peerdrop/1 only); not sent:
-	// the TLS handshake negotiates it.
-	single bool
+	// single asks for a link of its own (ALPN peerdrop/1 only), bundle
+	// for a link with streams (peerdrop/2) even with LinkIdle negative;
+	// not sent: the TLS handshake negotiates it.
+	single, bundle bool
 }
 
 func (r request) marshal() ([]byte, error) {

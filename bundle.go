@@ -1,0 +1,329 @@
+package peerdrop
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/peerdrop/peerdrop/ice"
+	"github.com/peerdrop/peerdrop/identity"
+	"github.com/peerdrop/peerdrop/internal/fsutil"
+	"github.com/peerdrop/peerdrop/manifest"
+	"github.com/peerdrop/peerdrop/multidevice"
+	"github.com/peerdrop/peerdrop/transfer"
+)
+
+// Many files in one offer (a bundle). The offer is a transfer of the
+// encoded manifest (package manifest), with media type ManifestType and
+// metadata saying what a person decides on: the number of files, their
+// total size and the top-level names. Once the receiver has accepted it
+// and verified the manifest, each file follows in a stream of the same
+// link (ALPN peerdrop/2), as a transfer of its own whose ID derives from
+// the bundle's and the entry's index (memberID) and whose metadata names
+// them; the receiver writes it where its plan of the manifest says, with
+// no further question, verifies it and publishes it as it does any file.
+// A device tried again gets the manifest offer again: it resumes the
+// bundle without asking, refuses the files it has ("have"), and resumes
+// the partial one from its offset.
+
+// ManifestType is the media type of a bundle's offer.
+const ManifestType = "application/x-peerdrop-manifest"
+
+// Metadata keys of bundle offers and their files.
+const (
+	metaFiles  = "files"
+	metaBytes  = "bytes"
+	metaTops   = "tops"
+	metaBundle = "bundle"
+	metaEntry  = "entry"
+	haveReason = "have"
+)
+
+// bundleStreams is how many files of a bundle are in flight at once.
+const bundleStreams = 4
+
+// outBundle is what a bundle sends.
+type outBundle struct {
+	m       *manifest.Manifest
+	sources []string // per entry; empty for a folder
+	file    string   // the encoded manifest, in the home's outbox
+}
+
+// memberID is the transfer ID of entry i of bundle id.
+func memberID(id transfer.ID, i int) transfer.ID {
+	h := sha256.New()
+	h.Write([]byte("peerdrop bundle member"))
+	h.Write(id[:])
+	h.Write([]byte(strconv.Itoa(i)))
+	var m transfer.ID
+	copy(m[:], h.Sum(nil))
+	return m
+}
+
+// SendFiles offers files and folders (walked without following symbolic
+// links) to every device of the contact as one offer: each device accepts
+// or refuses it once, then receives every file under a new folder of its
+// own. One regular file alone is SendFile. See SendFile for the rest.
+func (n *Node) SendFiles(ctx context.Context, contact identity.AccountID, paths []string, opts ...SendOption) (*OutgoingTransfer, error) {
+	return n.SendFilesWithID(ctx, transfer.NewID(), contact, paths, opts...)
+}
+
+// SendFilesWithID is SendFiles with a transfer ID chosen by the caller
+// (see SendFileWithID).
+func (n *Node) SendFilesWithID(ctx context.Context, id transfer.ID, contact identity.AccountID, paths []string, opts ...SendOption) (*OutgoingTransfer, error) {
+	if len(paths) == 0 {
+		return nil, errors.New("peerdrop: nothing to send")
+	}
+	if len(paths) == 1 {
+		if fi, err := os.Stat(paths[0]); err == nil && fi.Mode().IsRegular() {
+			return n.SendFileWithID(ctx, id, contact, paths[0], opts...)
+		}
+	}
+	m, sources, skipped, err := manifest.Build(paths...)
+	if err != nil {
+		return nil, fmt.Errorf("peerdrop: %w", err)
+	}
+	for _, s := range skipped {
+		n.log.Info("not sent", "path", s.Path, "why", s.Why)
+	}
+	b := &outBundle{m: m, sources: sources, file: filepath.Join(n.cfg.Home, outboxDir, id.String()+".manifest")}
+	if err := b.save(); err != nil {
+		return nil, err
+	}
+	o, err := n.send(ctx, id, contact, b.file, opts, b)
+	if err != nil {
+		b.remove()
+	}
+	return o, err
+}
+
+// save writes the encoded manifest and, beside it, the source paths.
+func (b *outBundle) save() error {
+	if err := os.MkdirAll(filepath.Dir(b.file), 0o700); err != nil {
+		return err
+	}
+	var buf bytes.Buffer
+	if err := b.m.Encode(&buf); err != nil {
+		return err
+	}
+	if err := fsutil.WriteFileAtomic(b.file, buf.Bytes()); err != nil {
+		return err
+	}
+	src, err := json.Marshal(b.sources)
+	if err != nil {
+		return err
+	}
+	return fsutil.WriteFileAtomic(b.file+".sources", src)
+}
+
+func (b *outBundle) remove() {
+	os.Remove(b.file)
+	os.Remove(b.file + ".sources")
+}
+
+// loadBundle reads a bundle saved by save (a transfer restored from the
+// history).
+func loadBundle(file string) (*outBundle, error) {
+	f, err := os.Open(file)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	m, err := manifest.Decode(f, 0)
+	if err != nil {
+		return nil, err
+	}
+	src, err := os.ReadFile(file + ".sources")
+	if err != nil {
+		return nil, err
+	}
+	b := &outBundle{m: m, file: file}
+	if err := json.Unmarshal(src, &b.sources); err != nil || len(b.sources) != len(m.Entries) {
+		return nil, fmt.Errorf("peerdrop: %s.sources does not match its manifest", file)
+	}
+	return b, nil
+}
+
+// offer is the bundle's offer: the manifest, with its summary.
+func (b *outBundle) offer(id transfer.ID) transfer.Source {
+	s := b.m.Summary()
+	tops := ""
+	for _, t := range s.Tops {
+		if len(tops)+len(t)+1 > transfer.MaxMetadataValue {
+			break
+		}
+		if tops != "" {
+			tops += "\n"
+		}
+		tops += t
+	}
+	return transfer.Source{Path: b.file, Name: displayName(s), MediaType: ManifestType, ID: id,
+		Metadata: map[string]string{metaFiles: strconv.Itoa(s.Files), metaBytes: strconv.FormatInt(s.Bytes, 10), metaTops: tops}}
+}
+
+// displayName names a bundle in one line: "photos/", or "photos/ and 2 more".
+func displayName(s manifest.Summary) string {
+	if len(s.Tops) == 1 {
+		return s.Tops[0]
+	}
+	return fmt.Sprintf("%s and %d more", s.Tops[0], len(s.Tops)-1)
+}
+
+// deliverBundle sends the manifest in one stream of a kept link, then,
+// once accepted, every file in streams of their own, bundleStreams at a
+// time.
+func (s *subTransfer) deliverBundle(m *muxLink, sel ice.Selected, reused bool) (multidevice.State, int64, error) {
+	o := s.o
+	o.mu.Lock()
+	s.st.Relayed, s.st.Link, s.st.Connect, s.st.Reused = sel.Relayed, sel.Link, sel.Elapsed, reused
+	o.mu.Unlock()
+	if err := o.sourceUnchanged(); err != nil {
+		return multidevice.Failed, 0, err
+	}
+	st, err := m.open()
+	if err != nil {
+		return multidevice.Failed, 0, &unreachedError{err}
+	}
+	state, _, err := s.runSender(st, o.bundle.offer(o.id), false)
+	if state != multidevice.Finished {
+		return state, 0, err
+	}
+	s.update(multidevice.Ongoing, 0, 0, false)
+	var (
+		mu    sync.Mutex
+		done  int64 // bytes of the files finished
+		first error
+		fails int
+	)
+	work := make(chan int)
+	var wg sync.WaitGroup
+	for range bundleStreams {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range work {
+				n, err := s.sendMember(m, i)
+				mu.Lock()
+				if err != nil {
+					fails++
+					if first == nil {
+						first = fmt.Errorf("%s: %w", o.bundle.m.Entries[i].Path, err)
+					}
+				} else {
+					done += n
+				}
+				total := done
+				mu.Unlock()
+				s.update(multidevice.Ongoing, total, 0, true)
+			}
+		}()
+	}
+	for i, e := range o.bundle.m.Entries {
+		if e.Dir {
+			continue
+		}
+		select {
+		case work <- i:
+		case <-s.ctx.Done():
+		}
+		if s.ctx.Err() != nil {
+			break
+		}
+	}
+	close(work)
+	wg.Wait()
+	if c := context.Cause(s.ctx); c != nil {
+		return multidevice.Canceled, done, c
+	}
+	if first != nil {
+		return multidevice.Failed, done, fmt.Errorf("%d of %d files not received; first: %w", fails, o.bundle.m.Summary().Files, first)
+	}
+	return multidevice.Finished, done, nil
+}
+
+// sendMember sends entry i in a stream of its own; a file the device has
+// already (it refuses with "have") counts as sent.
+func (s *subTransfer) sendMember(m *muxLink, i int) (int64, error) {
+	o := s.o
+	e := o.bundle.m.Entries[i]
+	src := o.bundle.sources[i]
+	fi, err := os.Stat(src)
+	if err != nil || fi.Size() != e.Size || !fi.ModTime().Equal(e.ModTime) {
+		return 0, fmt.Errorf("%s changed or is gone since it was offered", src)
+	}
+	st, err := m.open()
+	if err != nil {
+		return 0, fmt.Errorf("%w: %w", transfer.ErrLinkFailed, err)
+	}
+	tcfg := o.n.cfg.Transfer
+	tcfg.OnEvent = nil
+	snd, err := transfer.NewSender(st, transfer.Source{Path: src, Name: filepath.Base(src), ID: memberID(o.id, i),
+		Metadata: map[string]string{metaBundle: o.id.String(), metaEntry: strconv.Itoa(i)}}, &tcfg)
+	if err != nil {
+		st.Close()
+		return 0, err
+	}
+	stop := context.AfterFunc(s.ctx, func() { snd.Cancel(ErrCanceledBySender.Error()) })
+	defer stop()
+	err = snd.Run(s.ctx)
+	var re *transfer.RefusedError
+	if errors.As(err, &re) && re.Reason == haveReason {
+		err = nil
+	}
+	o.n.emit(Event{Kind: EventFile, Transfer: o.id, Direction: Outgoing, Peer: o.peer, Device: s.dev, Name: o.name,
+		File: e.Path, State: fileState(err), Bytes: e.Size, Total: e.Size, Err: err})
+	if err != nil {
+		return 0, err
+	}
+	return e.Size, nil
+}
+
+func fileState(err error) multidevice.State {
+	switch {
+	case err == nil:
+		return multidevice.Finished
+	case isCancel(err):
+		return multidevice.Canceled
+	}
+	return multidevice.Failed
+}
+
+// hexID parses a transfer ID written by transfer.ID.String.
+func hexID(s string) (transfer.ID, bool) {
+	var id transfer.ID
+	b, err := hex.DecodeString(s)
+	if err != nil || len(b) != len(id) {
+		return id, false
+	}
+	copy(id[:], b)
+	return id, true
+}
+
+// bundleSummary reads a bundle offer's summary from its metadata,
+// bounded; ok is false when it is not a bundle offer or is malformed.
+func bundleSummary(o transfer.Offer) (files int, bytes int64, tops []string, ok bool) {
+	if o.MediaType != ManifestType {
+		return 0, 0, nil, false
+	}
+	files, err1 := strconv.Atoi(o.Metadata[metaFiles])
+	bytes, err2 := strconv.ParseInt(o.Metadata[metaBytes], 10, 64)
+	if err1 != nil || err2 != nil || files < 0 || files > manifest.MaxEntries || bytes < 0 || bytes > manifest.MaxTotalBytes ||
+		o.Size > manifest.MaxEncodedBytes {
+		return 0, 0, nil, false
+	}
+	for _, t := range strings.Split(o.Metadata[metaTops], "\n") {
+		if t = strings.TrimSpace(t); t != "" {
+			tops = append(tops, t)
+		}
+	}
+	return files, bytes, tops, true
+}

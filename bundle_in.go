@@ -1,0 +1,312 @@
+package peerdrop
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/peerdrop/peerdrop/identity"
+	"github.com/peerdrop/peerdrop/internal/fsutil"
+	"github.com/peerdrop/peerdrop/manifest"
+	"github.com/peerdrop/peerdrop/multidevice"
+	"github.com/peerdrop/peerdrop/signaling"
+	"github.com/peerdrop/peerdrop/transfer"
+)
+
+// Receiving many files in one offer (see bundle.go). Once the manifest
+// is received and verified, it is decoded and planned (package manifest:
+// hostile paths are refused or renamed), its top-level folders are made
+// under the download directory, and the layout is kept in the home's
+// inbox, so that the offer tried again resumes into the same folders.
+// The files then arrive in streams of the link (receiveMember): each must
+// be one the plan expects, from the same account, of the announced size;
+// it is written where the plan says, verified and published as any file.
+
+// errMember: the stream carried a file of a bundle, handled by
+// receiveMember rather than offered.
+var errMember = errors.New("a file of many in one offer")
+
+// inBundle is a bundle being received.
+type inBundle struct {
+	id    transfer.ID
+	peer  identity.AccountID
+	m     *manifest.Manifest
+	paths []string // where each entry goes
+	files int      // entries that are files
+	total int64    // their bytes
+
+	mu     sync.Mutex
+	got    []bool
+	have   int   // files received (or found received)
+	bytes  int64 // their bytes
+	active int   // files being received
+	last   time.Time
+	first  error // the first file that failed
+	done   chan struct{}
+}
+
+// manifestPath is where a bundle's manifest is received.
+func (n *Node) manifestPath(id transfer.ID) string {
+	return filepath.Join(n.cfg.Home, inboxDir, id.String()+".manifest")
+}
+
+// openBundle decodes a received manifest and places it under dir (or
+// where an earlier attempt placed it), and makes it the bundle that
+// streams of its files are matched against.
+func (n *Node) openBundle(t *IncomingTransfer, dir string) (*inBundle, error) {
+	id := t.offer.Transfer
+	f, err := os.Open(n.manifestPath(id))
+	if err != nil {
+		return nil, err
+	}
+	m, err := manifest.Decode(f, t.r.Offer().Size)
+	f.Close()
+	if err != nil {
+		return nil, err
+	}
+	s := m.Summary()
+	if s.Files != t.offer.Files || s.Bytes != t.offer.Size {
+		return nil, fmt.Errorf("%w: the manifest holds %d files, %d bytes; the offer said %d, %d", manifest.ErrFormat, s.Files, s.Bytes, t.offer.Files, t.offer.Size)
+	}
+	plan, err := manifest.Plan(m)
+	if err != nil {
+		return nil, err
+	}
+	if err := fsutil.EnoughSpace(dir, s.Bytes); err != nil {
+		return nil, err
+	}
+	layout := filepath.Join(n.cfg.Home, inboxDir, id.String()+".layout")
+	var paths []string
+	if b, err := os.ReadFile(layout); err == nil && json.Unmarshal(b, &paths) == nil && len(paths) == len(m.Entries) && placedUnder(paths, dir) {
+		for i, e := range m.Entries { // folders an earlier attempt made may be gone
+			p := filepath.Dir(paths[i])
+			if e.Dir {
+				p = paths[i]
+			}
+			if err := os.MkdirAll(p, 0o700); err != nil {
+				return nil, err
+			}
+		}
+	} else {
+		if paths, err = plan.Place(dir, m.Entries); err != nil {
+			return nil, err
+		}
+		b, _ := json.Marshal(paths)
+		if err := fsutil.WriteFileAtomic(layout, b); err != nil {
+			return nil, err
+		}
+	}
+	b := &inBundle{id: id, peer: t.offer.From, m: m, paths: paths, files: s.Files, total: s.Bytes, got: make([]bool, len(m.Entries)),
+		last: time.Now(), done: make(chan struct{})}
+	for i, e := range m.Entries {
+		if !e.Dir && b.received(i) {
+			b.got[i], b.have, b.bytes = true, b.have+1, b.bytes+e.Size
+		}
+	}
+	if b.have == b.files {
+		close(b.done)
+	}
+	n.mu.Lock()
+	n.bundles[id] = b
+	n.mu.Unlock()
+	return b, nil
+}
+
+// placedUnder reports whether every path is inside dir.
+func placedUnder(paths []string, dir string) bool {
+	for _, p := range paths {
+		rel, err := filepath.Rel(dir, p)
+		if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) || filepath.IsAbs(rel) {
+			return false
+		}
+	}
+	return true
+}
+
+// received reports whether entry i is at its place, whole: a file is
+// published only once verified, so its presence with the right size says
+// so.
+func (b *inBundle) received(i int) bool {
+	fi, err := os.Lstat(b.paths[i])
+	return err == nil && fi.Mode().IsRegular() && fi.Size() == b.m.Entries[i].Size && (b.m.Entries[i].Size > 0 || b.got[i])
+}
+
+// wait waits until every file arrived, or none moved for idle, or the
+// node closes; it returns the error of the files missing.
+func (n *Node) waitBundle(b *inBundle, t *IncomingTransfer) error {
+	idle := 2 * max(n.cfg.Transfer.IdleTimeout, 30*time.Second)
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	defer func() {
+		n.mu.Lock()
+		if n.bundles[b.id] == b {
+			delete(n.bundles, b.id)
+		}
+		n.mu.Unlock()
+	}()
+	for {
+		select {
+		case <-b.done:
+			return nil
+		case <-n.ctx.Done():
+			return errors.New("the receiving node stopped; the sender tries again")
+		case <-tick.C:
+		}
+		b.mu.Lock()
+		stalled := b.active == 0 && time.Since(b.last) > idle
+		have, files, first := b.have, b.files, b.first
+		b.mu.Unlock()
+		if stalled {
+			if first == nil {
+				first = fmt.Errorf("no file for %v", idle)
+			}
+			return fmt.Errorf("%d of %d files received; %w", have, files, first)
+		}
+	}
+}
+
+// receiveMember receives one file of a bundle accepted here.
+func (n *Node) receiveMember(r *transfer.Receiver, from signaling.Peer) {
+	o := r.Offer()
+	bid, ok := hexID(o.Metadata[metaBundle])
+	i, err := strconv.Atoi(o.Metadata[metaEntry])
+	b := n.bundleOf(bid)
+	if !ok || err != nil || b == nil || b.peer != from.Account || i < 0 || i >= len(b.m.Entries) || b.m.Entries[i].Dir ||
+		o.ID != memberID(bid, i) || o.Size != b.m.Entries[i].Size {
+		n.log.Info("a file of no offer accepted here refused", "from", from.Account.Short(), "bundle", o.Metadata[metaBundle])
+		r.Refuse("not a file of an offer accepted here")
+		return
+	}
+	e := b.m.Entries[i]
+	b.mu.Lock()
+	have := b.got[i] || b.received(i)
+	if !have {
+		b.active++
+	}
+	b.last = time.Now()
+	b.mu.Unlock()
+	if have {
+		r.Refuse(haveReason)
+		b.mark(n, i, nil)
+		return
+	}
+	path, err := r.Accept(n.ctx, transfer.Destination{Path: b.paths[i], Overwrite: true})
+	if err == nil {
+		mode := os.FileMode(0o600)
+		if e.Exec {
+			mode = 0o700
+		}
+		os.Chmod(path, mode)
+		os.Chtimes(path, time.Time{}, e.ModTime)
+	}
+	b.mu.Lock()
+	b.active--
+	b.mu.Unlock()
+	b.mark(n, i, err)
+	n.emit(Event{Kind: EventFile, Transfer: bid, Direction: Incoming, Peer: from.Account, Device: from.Device,
+		File: e.Path, Path: path, State: fileState(err), Bytes: e.Size, Total: e.Size, Err: err})
+}
+
+// bundleOf returns the bundle id being received. Its first files may
+// come while its manifest, just verified, is still being planned: while
+// the manifest's transfer runs, they wait for it (up to ConnectTimeout).
+func (n *Node) bundleOf(id transfer.ID) *inBundle {
+	end := time.Now().Add(n.cfg.ConnectTimeout)
+	for {
+		n.mu.Lock()
+		b := n.bundles[id]
+		_, coming := n.inflight[id]
+		n.mu.Unlock()
+		if b != nil || !coming || time.Now().After(end) || n.ctx.Err() != nil {
+			return b
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// mark records the end of file i.
+func (b *inBundle) mark(n *Node, i int, err error) {
+	b.mu.Lock()
+	b.last = time.Now()
+	if err != nil {
+		if b.first == nil {
+			b.first = fmt.Errorf("%s: %w", b.m.Entries[i].Path, err)
+		}
+		b.mu.Unlock()
+		return
+	}
+	if b.got[i] {
+		b.mu.Unlock()
+		return
+	}
+	b.got[i] = true
+	b.have++
+	b.bytes += b.m.Entries[i].Size
+	bytes, all := b.bytes, b.have == b.files
+	b.mu.Unlock()
+	n.emit(Event{Kind: EventProgress, Transfer: b.id, Direction: Incoming, Peer: b.peer, State: multidevice.Ongoing, Bytes: bytes,
+		Total: b.total})
+	if all {
+		close(b.done)
+	}
+}
+
+// safeTops turns a bundle offer's top-level names into names to show:
+// each one name (SanitizeName), folders still ending in '/'.
+func safeTops(tops []string) []string {
+	out := make([]string, 0, len(tops))
+	for _, t := range tops {
+		name := strings.TrimSuffix(t, "/")
+		s := transfer.SanitizeName(name)
+		if name != t {
+			s += "/"
+		}
+		out = append(out, s)
+	}
+	if len(out) == 0 {
+		out = append(out, "files/")
+	}
+	return out
+}
+
+// trackBundle follows a bundle whose manifest arrived until its files
+// have (or stop coming) and returns its status: Path is the first
+// top-level folder or file.
+func (n *Node) trackBundle(t *IncomingTransfer) transfer.Status {
+	rec, _ := n.records.get(t.offer.Transfer, Incoming)
+	dir := rec.Dir
+	if dir == "" {
+		dir = n.cfg.DownloadDir
+	}
+	b, err := n.openBundle(t, dir)
+	if err != nil {
+		n.log.Info("offer of many files failed", "transfer", t.offer.Transfer, "err", err)
+		return transfer.Status{State: transfer.StateFailed, Err: err}
+	}
+	t.bundle.Store(b)
+	_ = n.records.update(t.offer.Transfer, Incoming, func(rec *Record) { rec.State = multidevice.Ongoing })
+	b.mu.Lock()
+	st0 := transfer.Status{State: transfer.StateOngoing, Bytes: b.bytes}
+	b.mu.Unlock()
+	n.emit(t.event(EventState, st0))
+	err = n.waitBundle(b, t)
+	b.mu.Lock()
+	st := transfer.Status{State: transfer.StateFinished, Bytes: b.bytes}
+	b.mu.Unlock()
+	if err != nil {
+		st.State, st.Err = transfer.StateFailed, err
+		return st
+	}
+	rel, _ := filepath.Rel(dir, b.paths[0])
+	top, _, _ := strings.Cut(filepath.ToSlash(rel), "/")
+	st.Path = filepath.Join(dir, top)
+	os.Remove(n.manifestPath(b.id))
+	os.Remove(filepath.Join(n.cfg.Home, inboxDir, b.id.String()+".layout"))
+	return st
+}

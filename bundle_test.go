@@ -1,0 +1,219 @@
+package peerdrop
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/peerdrop/peerdrop/manifest"
+	"github.com/peerdrop/peerdrop/multidevice"
+	"github.com/peerdrop/peerdrop/transfer"
+)
+
+// tree makes photos/ (nested, an empty folder, an executable) and
+// report.pdf under dir and returns their paths and contents by relative
+// path.
+func tree(t *testing.T, dir string) ([]string, map[string][]byte) {
+	t.Helper()
+	want := map[string][]byte{}
+	for _, f := range []struct {
+		rel  string
+		size int64
+	}{{"photos/a.jpg", 300 << 10}, {"photos/2026/b.jpg", 1 << 20}, {"photos/2026/c.jpg", 0}, {"photos/run.sh", 100}, {"report.pdf", 5000}} {
+		p := filepath.Join(dir, filepath.FromSlash(f.rel))
+		os.MkdirAll(filepath.Dir(p), 0o700)
+		_, data := file(t, filepath.Dir(p), filepath.Base(p), f.size)
+		want[f.rel] = data
+	}
+	os.Chmod(filepath.Join(dir, "photos", "run.sh"), 0o700)
+	os.MkdirAll(filepath.Join(dir, "photos", "empty"), 0o700)
+	os.Symlink("/etc/passwd", filepath.Join(dir, "photos", "passwd"))
+	return []string{filepath.Join(dir, "photos"), filepath.Join(dir, "report.pdf")}, want
+}
+
+// TestSendFolder: a folder and a file in one offer, to two devices: one
+// decision each, every file verified in a new folder, the executable bit
+// and the empty folder kept, the symbolic link left out.
+func TestSendFolder(t *testing.T) {
+	t.Parallel()
+	_, alice, bobs := aliceAndBob(t, 2, nil, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	paths, want := tree(t, t.TempDir())
+	// bob-1 has a photos folder already: the new one must not merge.
+	os.MkdirAll(filepath.Join(bobs[0].Node.cfg.DownloadDir, "photos"), 0o700)
+	out, err := alice.SendFiles(ctx, bobs[0].Account(), paths)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range bobs {
+		in := nextOffer(t, b, 10*time.Second)
+		o := in.Offer()
+		if o.Files != 5 || o.Size != 300<<10+1<<20+100+5000 || strings.Join(o.Tops, ",") != "photos/,report.pdf" || o.Name != "photos/ and 1 more" {
+			t.Fatalf("%s: offer %+v", b.DeviceName(), o)
+		}
+		if err := in.Accept(transfer.Destination{}); err != nil {
+			t.Fatal(err)
+		}
+		go func() { in.Wait(ctx) }()
+	}
+	if err := out.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for i, b := range bobs {
+		waitFor(t, 10*time.Second, func() bool { h := b.History(); return len(h) == 1 && h[0].State == multidevice.Finished })
+		h := b.History()[0]
+		top := "photos"
+		if i == 0 {
+			top = "photos (1)"
+		}
+		if h.Files != 5 || h.Path != filepath.Join(b.Node.cfg.DownloadDir, top) {
+			t.Fatalf("%s: record %+v", b.DeviceName(), h)
+		}
+		for rel, data := range want {
+			p := filepath.Join(b.Node.cfg.DownloadDir, filepath.FromSlash(rel))
+			if strings.HasPrefix(rel, "photos/") {
+				p = filepath.Join(b.Node.cfg.DownloadDir, top, filepath.FromSlash(strings.TrimPrefix(rel, "photos/")))
+			}
+			sameFile(t, p, data)
+		}
+		if fi, err := os.Stat(filepath.Join(b.Node.cfg.DownloadDir, top, "run.sh")); err != nil || fi.Mode().Perm()&0o100 == 0 {
+			t.Errorf("%s: run.sh not executable: %v", b.DeviceName(), fi.Mode())
+		}
+		if fi, err := os.Stat(filepath.Join(b.Node.cfg.DownloadDir, top, "empty")); err != nil || !fi.IsDir() {
+			t.Errorf("%s: no empty folder: %v", b.DeviceName(), err)
+		}
+		if _, err := os.Lstat(filepath.Join(b.Node.cfg.DownloadDir, top, "passwd")); !os.IsNotExist(err) {
+			t.Errorf("%s: the symbolic link came: %v", b.DeviceName(), err)
+		}
+	}
+	files := map[string]int{}
+	for _, e := range alice.ev.list() {
+		if e.Kind == EventFile && e.State == multidevice.Finished {
+			files[e.DeviceName+e.Device.Short()]++
+		}
+	}
+	if len(files) != 2 {
+		t.Fatalf("file events per device: %v", files)
+	}
+	for d, n := range files {
+		if n != 5 {
+			t.Fatalf("%s: %d file events", d, n)
+		}
+	}
+}
+
+// TestHostileManifest: a sender whose manifest climbs out of the folder
+// gets nothing written, and the receiver records why.
+func TestHostileManifest(t *testing.T) {
+	t.Parallel()
+	_, alice, bobs := aliceAndBob(t, 1, func(c *Config) { c.DeliveryWindow = -1 }, func(c *Config) { c.AutoAccept = AcceptUpTo(1 << 30) })
+	bob := bobs[0]
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	src, _ := file(t, t.TempDir(), "evil", 10)
+	for _, bad := range []string{"../escaped", "x/../../escaped", "/tmp/escaped", "a//b"} {
+		fi, _ := os.Stat(src)
+		m := &manifest.Manifest{Entries: []manifest.Entry{{Path: bad, Size: 10, ModTime: fi.ModTime()}}}
+		id := transfer.NewID()
+		b := &outBundle{m: m, sources: []string{src}, file: filepath.Join(alice.home, outboxDir, id.String()+".manifest")}
+		if err := b.save(); err != nil {
+			t.Fatal(err)
+		}
+		out, err := alice.send(ctx, id, bob.Account(), b.file, nil, b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := out.Wait(ctx); err == nil {
+			t.Fatalf("%q: sent", bad)
+		}
+		waitFor(t, 10*time.Second, func() bool { r, ok := bob.records.get(id, Incoming); return ok && r.State.Terminal() })
+		if r, _ := bob.records.get(id, Incoming); r.State != multidevice.Failed || !strings.Contains(r.Error, "unsafe") {
+			t.Fatalf("%q: record %+v", bad, r)
+		}
+	}
+	for _, p := range []string{filepath.Join(bob.Node.cfg.DownloadDir, "..", "escaped"), filepath.Join(bob.home, "escaped"), "/tmp/escaped"} {
+		if _, err := os.Stat(p); !os.IsNotExist(err) {
+			t.Fatalf("%s written: %v", p, err)
+		}
+	}
+}
+
+// TestFolderResumes: the receiving device stops in the middle of a
+// folder; once it runs again the sender tries it again by itself, the
+// files it has are not sent again, and the folder completes in the same
+// place.
+func TestFolderResumes(t *testing.T) {
+	t.Parallel()
+	var stop atomic.Pointer[func()]
+	tn, alice, bobs := aliceAndBob(t, 1, retrySoon, func(c *Config) {
+		c.AutoAccept = AcceptUpTo(1 << 40)
+		c.OnEvent = func(e Event) {
+			if e.Kind == EventFile && e.Direction == Incoming && e.State == multidevice.Finished {
+				if f := stop.Swap(nil); f != nil { // after the first file
+					go (*f)()
+					time.Sleep(200 * time.Millisecond)
+				}
+			}
+		}
+	})
+	bob := bobs[0]
+	closed := make(chan struct{})
+	closeBob := func() { bob.Close(); close(closed) }
+	stop.Store(&closeBob)
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "album"), 0o700)
+	want := map[string][]byte{}
+	for i := range 12 {
+		p, data := file(t, filepath.Join(dir, "album"), fmt.Sprintf("%02d.jpg", i), 8<<20)
+		want[filepath.Base(p)] = data
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	out, err := alice.SendFiles(ctx, bob.Account(), []string{filepath.Join(dir, "album")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-closed:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("no file arrived: %+v", out.Devices())
+	}
+	for end := time.Now().Add(20 * time.Second); deviceStates(out)["bob-1"].State != multidevice.Waiting; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatalf("not waiting after the receiver stopped: %+v", deviceStates(out)["bob-1"])
+		}
+	}
+	bob = tn.open(t, bob.home, bob.cfg.modFrom())
+	if err := out.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, func() bool { h := bob.History(); return len(h) == 1 && h[0].State == multidevice.Finished })
+	h := bob.History()[0]
+	if h.Path != filepath.Join(bob.Node.cfg.DownloadDir, "album") {
+		t.Fatalf("record %+v", h)
+	}
+	for name, data := range want {
+		sameFile(t, filepath.Join(h.Path, name), data)
+	}
+	if _, err := os.Stat(filepath.Join(bob.Node.cfg.DownloadDir, "album (1)")); !os.IsNotExist(err) {
+		t.Fatal("the resumed folder went elsewhere")
+	}
+	// Each file was received once: those the first run had were not
+	// sent again.
+	got := 0
+	for _, e := range slices.Concat(bobs[0].ev.list(), bob.ev.list()) {
+		if e.Kind == EventFile && e.State == multidevice.Finished {
+			got++
+		}
+	}
+	if got != 12 {
+		t.Fatalf("%d files received, want 12", got)
+	}
+}
