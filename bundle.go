@@ -56,6 +56,7 @@ type outBundle struct {
 	m       *manifest.Manifest
 	sources []string // per entry; empty for a folder
 	file    string   // the encoded manifest, in the home's outbox
+	files   int      // how many files (not folders)
 }
 
 // memberID is the transfer ID of entry i of bundle id.
@@ -95,7 +96,7 @@ func (n *Node) SendFilesWithID(ctx context.Context, id transfer.ID, contact iden
 	for _, s := range skipped {
 		n.log.Info("not sent", "path", s.Path, "why", s.Why)
 	}
-	b := &outBundle{m: m, sources: sources, file: filepath.Join(n.cfg.Home, outboxDir, id.String()+".manifest")}
+	b := &outBundle{m: m, sources: sources, file: filepath.Join(n.cfg.Home, outboxDir, id.String()+".manifest"), files: m.Summary().Files}
 	if err := b.save(); err != nil {
 		return nil, err
 	}
@@ -146,7 +147,7 @@ func loadBundle(file string) (*outBundle, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &outBundle{m: m, file: file}
+	b := &outBundle{m: m, file: file, files: m.Summary().Files}
 	if err := json.Unmarshal(src, &b.sources); err != nil || len(b.sources) != len(m.Entries) {
 		return nil, fmt.Errorf("peerdrop: %s.sources does not match its manifest", file)
 	}

@@ -39,7 +39,9 @@ type Event struct {
 	State      multidevice.State  `json:"state"`
 	Bytes      int64              `json:"bytes"`
 	Total      int64              `json:"total"`
-	Rate       float64            `json:"rate,omitempty"`
+	// Files is the number of files of many in one offer.
+	Files int     `json:"files,omitempty"`
+	Rate  float64 `json:"rate,omitempty"`
 	// Relayed is set once connected when the path goes through TURN.
 	Relayed bool `json:"relayed,omitempty"`
 	// Retry is when a waiting device is tried next, and Until when its

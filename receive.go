@@ -381,7 +381,7 @@ func (n *Node) track(t *IncomingTransfer) {
 func (t *IncomingTransfer) event(kind EventKind, st transfer.Status) Event {
 	return Event{Kind: kind, Transfer: t.offer.Transfer, Direction: Incoming, Peer: t.offer.From, Device: t.offer.Device,
 		Name: t.offer.Name, State: multidevice.FromTransfer(st.State), Bytes: st.Bytes, Total: t.offer.Size, Rate: st.Rate,
-		Relayed: t.relay, Path: st.Path, Err: st.Err}
+		Relayed: t.relay, Path: st.Path, Err: st.Err, Files: t.offer.Files}
 }
 
 // Reask asks the device that sent an incoming transfer to send it again,

@@ -516,6 +516,14 @@ func (o *OutgoingTransfer) aggEvent(state bool) Event {
 		State: a.State, Bytes: a.Bytes, Total: o.size, Rate: a.Rate, Err: a.Err}
 }
 
+// files is the number of files of a bundle (zero for one file).
+func (o *OutgoingTransfer) files() int {
+	if o.bundle == nil {
+		return 0
+	}
+	return o.bundle.files
+}
+
 func (o *OutgoingTransfer) devEvent(d multidevice.Device, kind EventKind) Event {
 	e := Event{Kind: kind, Transfer: o.id, Direction: Outgoing, Peer: o.peer, Device: d.Device, DeviceName: d.Name,
 		Name: o.name, State: d.State, Bytes: d.Bytes, Total: o.size, Rate: d.Rate, Relayed: d.Relayed, Err: d.Err, Retry: d.Retry}

@@ -407,3 +407,44 @@ func TestVersion(t *testing.T) {
 		t.Fatalf("version: %d %q", code, out)
 	}
 }
+
+// TestSendFolderProcesses: a folder and a file in one offer; the
+// receiver is asked once, the files land in a new folder, and JSON has a
+// "file" event per file.
+func TestSendFolderProcesses(t *testing.T) {
+	l := newLab(t)
+	alice := l.person("alice", "desk")
+	bob := l.person("bob", "laptop")
+	l.friends("alice", alice, "bob", bob)
+	src := t.TempDir()
+	want := map[string][]byte{}
+	for _, rel := range []string{"photos/a.jpg", "photos/2026/b.jpg", "photos/2026/c.jpg", "notes.txt"} {
+		p := filepath.Join(src, filepath.FromSlash(rel))
+		os.MkdirAll(filepath.Dir(p), 0o700)
+		_, want[rel] = testfile.Random(t, filepath.Dir(p), filepath.Base(p), 100<<10)
+	}
+	inbox := t.TempDir()
+	os.MkdirAll(filepath.Join(inbox, "photos"), 0o700) // not to be merged into
+	rx := start(t, "y\n", l.env, "--home", l.home("bob"), "recv", "--once", "--dir", inbox)
+	time.Sleep(500 * time.Millisecond)
+	out, errOut, code := runPD(t, l.env, "", "--home", l.home("alice"), "--json", "send", "bob", filepath.Join(src, "photos"), filepath.Join(src, "notes.txt"))
+	if code != 0 || !strings.Contains(out, `"event":"result"`) || !strings.Contains(out, `"ok":true`) {
+		t.Fatalf("send: status %d\n%s%s", code, out, errOut)
+	}
+	if n := strings.Count(out, `"event":"file"`); n != 4 {
+		t.Fatalf("%d file events:\n%s", n, out)
+	}
+	if c := rx.Wait(30 * time.Second); c != 0 {
+		t.Fatalf("recv: status %d\n%s", c, rx.Stderr)
+	}
+	if !strings.Contains(rx.Stderr.String(), "offers photos/ and 1 more (4 files, 400.0 KiB)") {
+		t.Fatalf("prompt:\n%s", rx.Stderr)
+	}
+	for rel, data := range want {
+		p := filepath.Join(inbox, filepath.FromSlash(strings.Replace(rel, "photos/", "photos (1)/", 1)))
+		testfile.Same(t, p, data)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(inbox, "photos")); len(ents) != 0 {
+		t.Fatalf("the existing folder got %d entries", len(ents))
+	}
+}

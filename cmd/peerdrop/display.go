@@ -111,6 +111,15 @@ func (d *display) event(e peerdrop.Event) {
 	d.mu.Lock()
 	r := d.row(e)
 	d.mu.Unlock()
+	if e.Kind == peerdrop.EventFile { // one file of many: named on its device's bar
+		switch {
+		case r.bar != nil && e.Err == nil:
+			r.state.Store(termSafe(e.File))
+		case e.Err != nil:
+			d.a.notef("%s: %s: %s\n", r.label, termSafe(e.File), termSafe(e.Err.Error()))
+		}
+		return
+	}
 	if r.bar != nil {
 		d.updateBar(r, e)
 		return

@@ -175,8 +175,15 @@ func (a *app) decide(p *pendingOffer, dir string, answers <-chan string) {
 		// The offer event is already out; the answer is the next stdin line.
 		a.emitJSON(map[string]any{"event": "question", "transfer": o.Transfer, "question": "accept? (y/n)"})
 	} else {
+		what := o.MediaType
+		if o.Files > 0 {
+			what = fmt.Sprintf("%d files", o.Files)
+			if o.Files == 1 {
+				what = "1 file"
+			}
+		}
 		fmt.Fprintf(a.stderr, "%s offers %s (%s, %s). Accept? [y/N] (or: peerdrop accept %s) ",
-			termSafeArgs([]any{p.from, o.Name, humanBytes(o.Size), o.MediaType, o.Transfer.String()[:8]})...)
+			termSafeArgs([]any{p.from, o.Name, what, humanBytes(o.Size), o.Transfer.String()[:8]})...)
 	}
 	for {
 		var answer string

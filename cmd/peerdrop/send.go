@@ -24,23 +24,26 @@ func (a *app) sendCommand() *cobra.Command {
 	var find time.Duration
 	var wait bool
 	c := &cobra.Command{
-		Use:   "send CONTACT FILE...",
-		Short: "Offer files to every device of a contact",
-		Long: `send offers each FILE, one after the other, to every device of CONTACT (a name
-from peerdrop contact list, an account ID or a contact string). Each device
-accepts or refuses on its own; a file counts as sent when at least one device
-received it and verified its digest. The bars show each device and, on top, the
-most advanced one (the aggregate).
+		Use:   "send CONTACT PATH...",
+		Short: "Offer files and folders to every device of a contact",
+		Long: `send offers the files and folders given to every device of CONTACT (a name
+from peerdrop contact list, an account ID or a contact string), all in one offer:
+each device accepts or refuses it once, then receives every file, verified, in a
+new folder of its own ("photos (1)" when it has a photos folder already).
+Symbolic links are never followed. The offer counts as sent when at least one
+device received and verified every file. The bars show each device and, on top,
+the most advanced one (the aggregate); with --json, a "file" event says how each
+file ended on each device.
 
 A device that does not answer (offline) waits: it is tried again in the
 background for --retry-for (a day) while peerdrop recv runs on this home, across
 restarts, and gets the file when it comes online; send returns once every device
 has the file, has ended or waits (--wait: until every device has ended).
 
-Exit status: 0 when every file was received and verified by at least one device;
-3 when a file was refused by every device, 4 canceled, 5 when no device received
-it (see the hint), 6 for an unknown contact, 8 when a file is queued: no device
-has it yet, and those that did not answer are tried again.`,
+Exit status: 0 when the offer was received and verified by at least one device;
+3 when it was refused by every device, 4 canceled, 5 when no device received it
+(see the hint), 6 for an unknown contact, 8 when it is queued: no device has it
+yet, and those that did not answer are tried again.`,
 		Args: cobra.MinimumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			st, ct, err := a.contact(args[0])
@@ -53,8 +56,8 @@ has it yet, and those that did not answer are tried again.`,
 				if err != nil {
 					return withHint(exitError, err, "")
 				}
-				if !fi.Mode().IsRegular() {
-					return withHint(exitUsage, fmt.Errorf("%s is not a regular file", f), "send files one by one (archive a directory first)")
+				if !fi.Mode().IsRegular() && !fi.IsDir() {
+					return withHint(exitUsage, fmt.Errorf("%s is neither a file nor a folder", f), "")
 				}
 				if files[i], err = filepath.Abs(f); err != nil {
 					return err
@@ -71,17 +74,11 @@ has it yet, and those that did not answer are tried again.`,
 				return err
 			}
 			defer a.closeNode(n)
-			var first error
-			for _, f := range files {
-				err := a.sendOne(n, disp, ct, f, find, wait)
-				if err != nil && first == nil {
-					first = err
-				}
-				if a.ctx.Err() != nil {
-					return errInterrupted
-				}
+			err = a.sendOne(n, disp, ct, files, find, wait)
+			if a.ctx.Err() != nil {
+				return errInterrupted
 			}
-			return first
+			return err
 		},
 	}
 	c.Flags().DurationVar(&find, "find-timeout", 15*time.Second, "how long to look for the contact's devices in the DHT")
@@ -90,7 +87,11 @@ has it yet, and those that did not answer are tried again.`,
 }
 
 // sendOne sends one file and reports the result.
-func (a *app) sendOne(n *peerdrop.Node, disp *display, ct identity.Contact, path string, find time.Duration, wait bool) error {
+func (a *app) sendOne(n *peerdrop.Node, disp *display, ct identity.Contact, paths []string, find time.Duration, wait bool) error {
+	path := paths[0]
+	if len(paths) > 1 {
+		path = fmt.Sprintf("%s and %d more", paths[0], len(paths)-1)
+	}
 	start := time.Now()
 	var out *peerdrop.OutgoingTransfer
 	id := transfer.NewID()
@@ -100,7 +101,7 @@ func (a *app) sendOne(n *peerdrop.Node, disp *display, ct identity.Contact, path
 	fctx, cancel := context.WithTimeout(a.ctx, find)
 	for {
 		var err error
-		out, err = n.SendFileWithID(fctx, id, ct.ID, path, peerdrop.WithDeliveryWindow(cmp.Or(a.opt.retryFor, -1)))
+		out, err = n.SendFilesWithID(fctx, id, ct.ID, paths, peerdrop.WithDeliveryWindow(cmp.Or(a.opt.retryFor, -1)))
 		if err == nil {
 			break
 		}
