@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"sync"
@@ -283,4 +284,84 @@ func BenchmarkLinkReuse(b *testing.B) {
 	b.ReportMetric(float64(size)*float64(b.N)/singleBig.Seconds()/1e6, "link-MB/s")
 	b.ReportMetric(singleBig.Seconds()/keptBig.Seconds(), "stream-ratio")
 	b.ReportMetric(0, "ns/op")
+}
+
+// BenchmarkFolder sends many files in one offer (SendFiles) and, in the
+// same run, alternating, one file of the same total size (SendFile) over
+// the same stack, to one device, and reports the ratio of their times
+// (target ≥ 0.7) and the peak heap in use during the folder's send.
+func BenchmarkFolder(b *testing.B) {
+	for _, c := range []struct {
+		name  string
+		files int
+		size  int64
+	}{{"100x100KiB", 100, 100 << 10}, {"10000x1KiB", 10000, 1 << 10}} {
+		b.Run(c.name, func(b *testing.B) {
+			dir := benchDir(b)
+			folder := filepath.Join(dir, "folder")
+			os.MkdirAll(folder, 0o700)
+			for i := range c.files {
+				file(b, folder, fmt.Sprintf("f%05d.bin", i), c.size)
+			}
+			one, _ := file(b, dir, "one.bin", int64(c.files)*c.size)
+			tn := newMemNet()
+			bob := tn.node(b, "bob", func(cfg *Config) {
+				cfg.AutoAccept = AcceptUpTo(1 << 40)
+				cfg.DownloadDir = filepath.Join(dir, "bob")
+				os.MkdirAll(cfg.DownloadDir, 0o700)
+			})
+			alice := tn.node(b, "alice", nil)
+			befriend(b, []*testNode{alice}, []*testNode{bob})
+			converge(b, []*testNode{alice}, []*testNode{bob})
+			ctx := context.Background()
+			send := func(paths ...string) time.Duration {
+				start := time.Now()
+				out, err := alice.SendFiles(ctx, bob.Account(), paths)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := out.Wait(ctx); err != nil {
+					b.Fatal(err)
+				}
+				d := time.Since(start)
+				os.RemoveAll(filepath.Join(dir, "bob"))
+				os.MkdirAll(filepath.Join(dir, "bob"), 0o700)
+				return d
+			}
+			send(one) // the link is made before the first measure
+			var peak uint64
+			stop := make(chan struct{})
+			sampled := make(chan struct{})
+			go func() {
+				defer close(sampled)
+				var ms runtime.MemStats
+				t := time.NewTicker(10 * time.Millisecond)
+				defer t.Stop()
+				for {
+					select {
+					case <-stop:
+						return
+					case <-t.C:
+						runtime.ReadMemStats(&ms)
+						peak = max(peak, ms.HeapInuse)
+					}
+				}
+			}()
+			var many, single time.Duration
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				single += send(one)
+				many += send(folder)
+			}
+			b.StopTimer()
+			close(stop)
+			<-sampled
+			b.ReportMetric(float64(c.files)*float64(b.N)/many.Seconds(), "files/s")
+			b.ReportMetric(float64(int64(c.files)*c.size)*float64(b.N)/many.Seconds()/1e6, "folder-MB/s")
+			b.ReportMetric(float64(int64(c.files)*c.size)*float64(b.N)/single.Seconds()/1e6, "one-file-MB/s")
+			b.ReportMetric(single.Seconds()/many.Seconds(), "ratio")
+			b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MiB")
+			b.ReportMetric(0, "ns/op")
+		})
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -45,6 +46,7 @@ const (
 	metaTops   = "tops"
 	metaBundle = "bundle"
 	metaEntry  = "entry"
+	metaPack   = "pack"
 	haveReason = "have"
 )
 
@@ -205,19 +207,25 @@ func (s *subTransfer) deliverBundle(m *muxLink, sel ice.Selected, reused bool) (
 		first error
 		fails int
 	)
-	work := make(chan int)
+	work := make(chan unit)
 	var wg sync.WaitGroup
 	for range bundleStreams {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := range work {
-				n, err := s.sendMember(m, i)
+			for u := range work {
+				var n int64
+				var err error
+				if u.pack {
+					n, err = s.sendPack(m, u)
+				} else {
+					n, err = s.sendMember(m, u.first)
+				}
 				mu.Lock()
 				if err != nil {
-					fails++
+					fails += u.last - u.first + 1
 					if first == nil {
-						first = fmt.Errorf("%s: %w", o.bundle.m.Entries[i].Path, err)
+						first = fmt.Errorf("%s: %w", o.bundle.m.Entries[u.first].Path, err)
 					}
 				} else {
 					done += n
@@ -228,12 +236,9 @@ func (s *subTransfer) deliverBundle(m *muxLink, sel ice.Selected, reused bool) (
 			}
 		}()
 	}
-	for i, e := range o.bundle.m.Entries {
-		if e.Dir {
-			continue
-		}
+	for _, u := range units(o.bundle.m) {
 		select {
-		case work <- i:
+		case work <- u:
 		case <-s.ctx.Done():
 		}
 		if s.ctx.Err() != nil {
@@ -249,6 +254,126 @@ func (s *subTransfer) deliverBundle(m *muxLink, sel ice.Selected, reused bool) (
 		return multidevice.Failed, done, fmt.Errorf("%d of %d files not received; first: %w", fails, o.bundle.m.Summary().Files, first)
 	}
 	return multidevice.Finished, done, nil
+}
+
+// Small files travel in packs: consecutive files of at most packSmall
+// bytes, packMaxFiles or packMaxBytes together, sent as one transfer of
+// their bytes end to end (verified as one) that the receiver cuts along
+// the manifest's sizes. Per-file round trips and syncs would otherwise
+// cost more than the bytes of small files (10,000 files of 1 KiB: 4,400
+// files/s one by one).
+const (
+	packSmall    = 1 << 20
+	packMaxFiles = 1024
+	packMaxBytes = 16 << 20
+)
+
+// unit is what one stream carries: the file first, or (pack) the files
+// first..last.
+type unit struct {
+	first, last int
+	pack        bool
+}
+
+// units splits a manifest's files into units, the same way every time
+// (a device tried again gets the same packs, which resume).
+func units(m *manifest.Manifest) []unit {
+	var out []unit
+	cur := -1 // the unit small files join
+	var bytes int64
+	for i, e := range m.Entries {
+		if e.Dir {
+			continue
+		}
+		if e.Size > packSmall {
+			cur = -1
+			out = append(out, unit{first: i, last: i})
+			continue
+		}
+		if cur >= 0 && out[cur].last == i-1 && out[cur].last-out[cur].first+1 < packMaxFiles && bytes+e.Size <= packMaxBytes {
+			out[cur].last, out[cur].pack = i, true
+			bytes += e.Size
+			continue
+		}
+		out = append(out, unit{first: i, last: i})
+		cur, bytes = len(out)-1, e.Size
+	}
+	return out
+}
+
+// packID is the transfer ID of the pack of bundle id that starts at
+// entry first.
+func packID(id transfer.ID, first int) transfer.ID {
+	return memberID(id, -1-first)
+}
+
+// sendPack sends the files of u as one transfer of their bytes end to
+// end, read into a file of the outbox first.
+func (s *subTransfer) sendPack(m *muxLink, u unit) (int64, error) {
+	o := s.o
+	tmp := fmt.Sprintf("%s.pack-%d", o.bundle.file, u.first)
+	f, err := os.Create(tmp)
+	if err != nil {
+		return 0, err
+	}
+	defer os.Remove(tmp)
+	var total int64
+	for i := u.first; i <= u.last; i++ {
+		e, src := o.bundle.m.Entries[i], o.bundle.sources[i]
+		err := appendFile(f, src, e)
+		if err != nil {
+			f.Close()
+			return 0, err
+		}
+		total += e.Size
+	}
+	if err := f.Close(); err != nil {
+		return 0, err
+	}
+	st, err := m.open()
+	if err != nil {
+		return 0, fmt.Errorf("%w: %w", transfer.ErrLinkFailed, err)
+	}
+	tcfg := o.n.cfg.Transfer
+	tcfg.OnEvent = nil
+	snd, err := transfer.NewSender(st, transfer.Source{Path: tmp, Name: "pack", ID: packID(o.id, u.first),
+		Metadata: map[string]string{metaBundle: o.id.String(), metaPack: fmt.Sprintf("%d-%d", u.first, u.last)}}, &tcfg)
+	if err != nil {
+		st.Close()
+		return 0, err
+	}
+	stop := context.AfterFunc(s.ctx, func() { snd.Cancel(ErrCanceledBySender.Error()) })
+	defer stop()
+	err = snd.Run(s.ctx)
+	var re *transfer.RefusedError
+	if errors.As(err, &re) && re.Reason == haveReason {
+		err = nil
+	}
+	for i := u.first; i <= u.last; i++ {
+		e := o.bundle.m.Entries[i]
+		o.n.emit(Event{Kind: EventFile, Transfer: o.id, Direction: Outgoing, Peer: o.peer, Device: s.dev, Name: o.name,
+			File: e.Path, State: fileState(err), Bytes: e.Size, Total: e.Size, Err: err})
+	}
+	if err != nil {
+		return 0, err
+	}
+	return total, nil
+}
+
+// appendFile copies the source of entry e to w, checking it is the file
+// offered.
+func appendFile(w io.Writer, src string, e manifest.Entry) error {
+	f, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil || fi.Size() != e.Size || !fi.ModTime().Equal(e.ModTime) {
+		return fmt.Errorf("%s changed or is gone since it was offered", src)
+	}
+	_, err = io.CopyN(w, f, e.Size)
+	return err
 }
 
 // sendMember sends entry i in a stream of its own; a file the device has

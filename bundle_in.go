@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -171,9 +172,14 @@ func (n *Node) waitBundle(b *inBundle, t *IncomingTransfer) error {
 	}
 }
 
-// receiveMember receives one file of a bundle accepted here.
+// receiveMember receives one file, or one pack of small files, of a
+// bundle accepted here.
 func (n *Node) receiveMember(r *transfer.Receiver, from signaling.Peer) {
 	o := r.Offer()
+	if _, ok := o.Metadata[metaPack]; ok {
+		n.receivePack(r, from)
+		return
+	}
 	bid, ok := hexID(o.Metadata[metaBundle])
 	i, err := strconv.Atoi(o.Metadata[metaEntry])
 	b := n.bundleOf(bid)
@@ -309,4 +315,111 @@ func (n *Node) trackBundle(t *IncomingTransfer) transfer.Status {
 	os.Remove(n.manifestPath(b.id))
 	os.Remove(filepath.Join(n.cfg.Home, inboxDir, b.id.String()+".layout"))
 	return st
+}
+
+// receivePack receives a pack of small files (see units) and cuts it
+// into its files along the manifest's sizes, each written beside its
+// place and renamed into it; one syncfs makes them durable.
+func (n *Node) receivePack(r *transfer.Receiver, from signaling.Peer) {
+	o := r.Offer()
+	bid, ok := hexID(o.Metadata[metaBundle])
+	lo, hi, found := strings.Cut(o.Metadata[metaPack], "-")
+	first, err1 := strconv.Atoi(lo)
+	last, err2 := strconv.Atoi(hi)
+	b := n.bundleOf(bid)
+	valid := ok && found && err1 == nil && err2 == nil && b != nil && b.peer == from.Account && first >= 0 && first < last &&
+		last < len(b.m.Entries) && last-first < packMaxFiles && o.ID == packID(bid, first)
+	var size int64
+	for i := first; valid && i <= last; i++ {
+		e := b.m.Entries[i]
+		valid = !e.Dir && e.Size <= packSmall
+		size += e.Size
+	}
+	if !valid || size != o.Size {
+		n.log.Info("a pack of no offer accepted here refused", "from", from.Account.Short(), "bundle", o.Metadata[metaBundle])
+		r.Refuse("not files of an offer accepted here")
+		return
+	}
+	b.mu.Lock()
+	missing := false
+	for i := first; i <= last; i++ {
+		missing = missing || !(b.got[i] || b.received(i))
+	}
+	if missing {
+		b.active++
+	}
+	b.last = time.Now()
+	b.mu.Unlock()
+	if !missing {
+		r.Refuse(haveReason)
+		for i := first; i <= last; i++ {
+			b.mark(n, i, nil)
+		}
+		return
+	}
+	tmp := filepath.Join(n.cfg.Home, inboxDir, fmt.Sprintf("%s.pack-%d", bid, first))
+	_, err := r.Accept(n.ctx, transfer.Destination{Path: tmp, Overwrite: true})
+	if err == nil {
+		err = b.unpack(tmp, first, last)
+	}
+	os.Remove(tmp)
+	b.mu.Lock()
+	b.active--
+	b.mu.Unlock()
+	for i := first; i <= last; i++ {
+		b.mark(n, i, err)
+		e := b.m.Entries[i]
+		n.emit(Event{Kind: EventFile, Transfer: bid, Direction: Incoming, Peer: from.Account, Device: from.Device,
+			File: e.Path, Path: b.paths[i], State: fileState(err), Bytes: e.Size, Total: e.Size, Err: err})
+	}
+}
+
+// unpack cuts a verified pack into the files first..last.
+func (b *inBundle) unpack(pack string, first, last int) error {
+	f, err := os.Open(pack)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	for i := first; i <= last; i++ {
+		e := b.m.Entries[i]
+		if b.received(i) {
+			if _, err := f.Seek(e.Size, io.SeekCurrent); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := place(f, b.paths[i], e); err != nil {
+			return err
+		}
+	}
+	return fsutil.SyncFS(filepath.Dir(b.paths[first]))
+}
+
+// place writes size bytes of r as the file at path, through a hidden
+// file beside it renamed into place.
+func place(r io.Reader, path string, e manifest.Entry) error {
+	mode := os.FileMode(0o600)
+	if e.Exec {
+		mode = 0o700
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".peerdrop-*")
+	if err != nil {
+		return err
+	}
+	_, err = io.CopyN(tmp, r, e.Size)
+	if err == nil {
+		err = tmp.Chmod(mode)
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		os.Chtimes(tmp.Name(), time.Time{}, e.ModTime)
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+	}
+	return err
 }

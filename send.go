@@ -513,7 +513,7 @@ func (o *OutgoingTransfer) aggEvent(state bool) Event {
 		kind = EventState
 	}
 	return Event{Kind: kind, Transfer: o.id, Direction: Outgoing, Peer: o.peer, Name: o.name,
-		State: a.State, Bytes: a.Bytes, Total: o.size, Rate: a.Rate, Err: a.Err}
+		State: a.State, Bytes: a.Bytes, Total: o.size, Rate: a.Rate, Err: a.Err, Files: o.files()}
 }
 
 // files is the number of files of a bundle (zero for one file).

@@ -186,6 +186,7 @@ func (l *Layout) Place(dir string, entries []Entry) ([]string, error) {
 		tops[t] = name
 	}
 	out := make([]string, len(l.Local))
+	made := map[string]bool{}
 	for i, rel := range l.Local {
 		top, rest, _ := strings.Cut(filepath.ToSlash(rel), "/")
 		p := filepath.Join(dir, tops[top], filepath.FromSlash(rest))
@@ -197,9 +198,13 @@ func (l *Layout) Place(dir string, entries []Entry) ([]string, error) {
 		if entries[i].Dir {
 			parent = p
 		}
+		if made[parent] {
+			continue
+		}
 		if err := os.MkdirAll(parent, 0o700); err != nil {
 			return nil, err
 		}
+		made[parent] = true
 	}
 	return out, nil
 }
