@@ -43,9 +43,13 @@ type Offer struct {
 	From      string // the sender's account ID
 	FromName  string // the sender's name in the contacts
 	Device    string // the sending device's ID
-	Name      string // the sanitized file name
-	Size      int64
+	Name      string // the sanitized file name; of many files, "photos/ and 2 more"
+	Size      int64  // of many files, their total
 	MediaType string
+	// Files is the number of files of many in one offer (0: one file),
+	// Tops their top-level names, one per line (folders end in '/').
+	Files int
+	Tops  string
 }
 
 // Progress is where a transfer, or one device of it, is.

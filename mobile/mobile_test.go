@@ -322,3 +322,57 @@ func TestWaitingProgress(t *testing.T) {
 		t.Fatalf("%+v", p)
 	}
 }
+
+// TestMobileSendFiles: a folder and a file in one offer, from a JSON
+// array of paths; the receiving app is asked once and gets a folder.
+func TestMobileSendFiles(t *testing.T) {
+	boot := localDHT(t)
+	alice, ra, aliceID := newMobile(t, "alice", boot)
+	bob, rb, bobID := newMobile(t, "bob", boot)
+	alice.AddContact(bobID, "Bob")
+	bob.AddContact(aliceID, "Alice")
+	if err := alice.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if err := bob.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sees(t, alice, "Bob")
+	sees(t, bob, "Alice")
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "Camera"), 0o700)
+	_, a := testfile.Random(t, filepath.Join(dir, "Camera"), "a.jpg", 200<<10)
+	_, b := testfile.Random(t, filepath.Join(dir, "Camera"), "b.jpg", 2<<20)
+	_, c := testfile.Random(t, dir, "notes.txt", 10)
+	paths, _ := json.Marshal([]string{filepath.Join(dir, "Camera"), filepath.Join(dir, "notes.txt")})
+	if _, err := alice.SendFiles("Bob", "not json"); err == nil {
+		t.Fatal("bad JSON accepted")
+	}
+	tr, err := alice.SendFiles("Bob", string(paths))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var o *Offer
+	select {
+	case o = <-rb.offers:
+	case <-time.After(30 * time.Second):
+		t.Fatal("no offer")
+	}
+	if o.Files != 3 || o.Tops != "Camera/\nnotes.txt" || o.Size != int64(len(a)+len(b)+len(c)) {
+		t.Fatalf("offer %+v", o)
+	}
+	if err := bob.Accept(o.ID, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.Await(30_000); err != nil {
+		t.Fatal(err)
+	}
+	got := waitFinal(t, rb, tr.ID())
+	if got.State != "finished" || got.Path != filepath.Join(bob.cfg.Home, "Download", "Camera") {
+		t.Fatalf("bob's transfer %+v", got)
+	}
+	testfile.Same(t, filepath.Join(got.Path, "a.jpg"), a)
+	testfile.Same(t, filepath.Join(got.Path, "b.jpg"), b)
+	testfile.Same(t, filepath.Join(bob.cfg.Home, "Download", "notes.txt"), c)
+	_ = ra
+}

@@ -209,7 +209,8 @@ func (n *Node) serveOffers(node *peerdrop.Node) {
 			n.mu.Lock()
 			n.offers[id] = in
 			n.mu.Unlock()
-			offer := &Offer{ID: id, From: o.From.String(), FromName: o.Contact, Device: o.Device.String(), Name: o.Name, Size: o.Size, MediaType: o.MediaType}
+			offer := &Offer{ID: id, From: o.From.String(), FromName: o.Contact, Device: o.Device.String(), Name: o.Name, Size: o.Size, MediaType: o.MediaType,
+				Files: o.Files, Tops: strings.Join(o.Tops, "\n")}
 			n.disp.post(func() {
 				if ol, _, _, _ := n.disp.listeners(); ol != nil {
 					ol.OnOffer(offer)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -130,6 +131,42 @@ func (t *Transfer) StatusJSON() []byte {
 // in the background and report through the listeners; if no device can
 // be found, the transfer fails with a state change.
 func (n *Node) SendFile(contact, path string) (*Transfer, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("peerdrop: %s is not a regular file", path)
+	}
+	return n.send(contact, []string{path}, transfer.SanitizeName(fi.Name()))
+}
+
+// SendFiles offers files and folders, given as a JSON array of paths
+// ("[\"/sdcard/DCIM/Camera\", \"/data/…/report.pdf\"]"), to every device of
+// contact in one offer: each device accepts or refuses it once and
+// receives every file in a new folder of its own (see SendFile for the
+// rest; progress carries the files' total, a "file" state per file).
+func (n *Node) SendFiles(contact, pathsJSON string) (*Transfer, error) {
+	var paths []string
+	if err := json.Unmarshal([]byte(pathsJSON), &paths); err != nil {
+		return nil, fmt.Errorf("peerdrop: paths must be a JSON array of strings: %w", err)
+	}
+	if len(paths) == 0 {
+		return nil, errors.New("peerdrop: no path to send")
+	}
+	for _, p := range paths {
+		if _, err := os.Stat(p); err != nil {
+			return nil, err
+		}
+	}
+	name := transfer.SanitizeName(filepath.Base(paths[0]))
+	if len(paths) > 1 {
+		name = fmt.Sprintf("%s and %d more", name, len(paths)-1)
+	}
+	return n.send(contact, paths, name)
+}
+
+func (n *Node) send(contact string, paths []string, name string) (*Transfer, error) {
 	st, err := peerdrop.OpenStore(n.cfg.Home)
 	if err != nil {
 		return nil, err
@@ -138,14 +175,7 @@ func (n *Node) SendFile(contact, path string) (*Transfer, error) {
 	if err != nil {
 		return nil, err
 	}
-	fi, err := os.Stat(path)
-	if err != nil {
-		return nil, err
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("peerdrop: %s is not a regular file", path)
-	}
-	t := &Transfer{id: transfer.NewID(), name: transfer.SanitizeName(fi.Name()), done: make(chan struct{})}
+	t := &Transfer{id: transfer.NewID(), name: name, done: make(chan struct{})}
 	node, ctx, err := n.begin()
 	if err != nil {
 		return nil, err
@@ -153,7 +183,7 @@ func (n *Node) SendFile(contact, path string) (*Transfer, error) {
 	go func() {
 		defer n.wg.Done()
 		fctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		out, err := node.SendFileWithID(fctx, t.id, c.ID, path)
+		out, err := node.SendFilesWithID(fctx, t.id, c.ID, paths)
 		cancel()
 		t.mu.Lock()
 		t.out, t.err = out, err
