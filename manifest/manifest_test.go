@@ -3,6 +3,7 @@ package manifest
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -181,4 +182,24 @@ func FuzzDecode(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestGolden pins the version 1 encoding byte for byte.
+func TestGolden(t *testing.T) {
+	m := &Manifest{Entries: []Entry{
+		{Path: "photos/a.jpg", Size: 3, ModTime: time.Unix(1, 2)},
+		{Path: "photos/empty", Dir: true, ModTime: time.Unix(0, 0)},
+		{Path: "run.sh", Size: 1, Exec: true, ModTime: time.Unix(0, 5)},
+	}}
+	var buf bytes.Buffer
+	if err := m.Encode(&buf); err != nil {
+		t.Fatal(err)
+	}
+	const want = "50444d4601" + "00000003" +
+		"00" + "000c" + "70686f746f732f612e6a7067" + "0000000000000003" + "000000003b9aca02" +
+		"01" + "000c" + "70686f746f732f656d707479" + "0000000000000000" + "0000000000000000" +
+		"02" + "0006" + "72756e2e7368" + "0000000000000001" + "0000000000000005"
+	if got := fmt.Sprintf("%x", buf.Bytes()); got != want {
+		t.Fatalf("encoding\n got %s\nwant %s", got, want)
+	}
 }
