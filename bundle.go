@@ -201,6 +201,20 @@ func (s *subTransfer) deliverBundle(m *muxLink, sel ice.Selected, reused bool) (
 		return state, 0, err
 	}
 	s.update(multidevice.Ongoing, 0, 0, false)
+	done, fails, first := s.sendUnits(m, units(o.bundle.m))
+	if c := context.Cause(s.ctx); c != nil {
+		return multidevice.Canceled, done, c
+	}
+	if first != nil {
+		return multidevice.Failed, done, fmt.Errorf("%d of %d files not received; first: %w", fails, o.bundle.m.Summary().Files, first)
+	}
+	return multidevice.Finished, done, nil
+}
+
+// sendUnits sends the units, bundleStreams at a time, and returns the
+// bytes of the files received, how many were not, and the first error.
+func (s *subTransfer) sendUnits(m *muxLink, all []unit) (int64, int, error) {
+	o := s.o
 	var (
 		mu    sync.Mutex
 		done  int64 // bytes of the files finished
@@ -236,7 +250,7 @@ func (s *subTransfer) deliverBundle(m *muxLink, sel ice.Selected, reused bool) (
 			}
 		}()
 	}
-	for _, u := range units(o.bundle.m) {
+	for _, u := range all {
 		select {
 		case work <- u:
 		case <-s.ctx.Done():
@@ -247,13 +261,7 @@ func (s *subTransfer) deliverBundle(m *muxLink, sel ice.Selected, reused bool) (
 	}
 	close(work)
 	wg.Wait()
-	if c := context.Cause(s.ctx); c != nil {
-		return multidevice.Canceled, done, c
-	}
-	if first != nil {
-		return multidevice.Failed, done, fmt.Errorf("%d of %d files not received; first: %w", fails, o.bundle.m.Summary().Files, first)
-	}
-	return multidevice.Finished, done, nil
+	return done, fails, first
 }
 
 // Small files travel in packs: consecutive files of at most packSmall

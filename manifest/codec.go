@@ -55,6 +55,42 @@ func (m *Manifest) Encode(w io.Writer) error {
 	return bw.Flush()
 }
 
+// readEntry reads one entry; path is a buffer of MaxPathBytes.
+func readEntry(br *bufio.Reader, path []byte) (Entry, error) {
+	var fixed [16]byte
+	flags, err := br.ReadByte()
+	if err != nil {
+		return Entry{}, err
+	}
+	if flags&^(flagDir|flagExec) != 0 {
+		return Entry{}, fmt.Errorf("unknown flags %#x", flags)
+	}
+	if _, err := io.ReadFull(br, fixed[:2]); err != nil {
+		return Entry{}, err
+	}
+	pl := int(binary.BigEndian.Uint16(fixed[:2]))
+	if pl == 0 || pl > MaxPathBytes {
+		return Entry{}, fmt.Errorf("path of %d bytes", pl)
+	}
+	if _, err := io.ReadFull(br, path[:pl]); err != nil {
+		return Entry{}, err
+	}
+	if !utf8.Valid(path[:pl]) {
+		return Entry{}, errors.New("path is not UTF-8")
+	}
+	if _, err := io.ReadFull(br, fixed[:]); err != nil {
+		return Entry{}, err
+	}
+	e := Entry{Path: string(path[:pl]), Dir: flags&flagDir != 0, Exec: flags&flagExec != 0,
+		ModTime: time.Unix(0, int64(binary.BigEndian.Uint64(fixed[8:])))}
+	size := binary.BigEndian.Uint64(fixed[:8])
+	if size > MaxTotalBytes || (e.Dir && size != 0) {
+		return Entry{}, fmt.Errorf("size %d", size)
+	}
+	e.Size = int64(size)
+	return e, nil
+}
+
 // Decode reads a manifest of at most max bytes (MaxEncodedBytes when max
 // is zero or more), checking every count and length before allocating
 // for it. It checks the encoding only; Plan checks the paths.
@@ -85,39 +121,12 @@ func Decode(r io.Reader, max int64) (*Manifest, error) {
 	}
 	m := &Manifest{Entries: make([]Entry, 0, n)}
 	var total int64
-	var fixed [16]byte
 	path := make([]byte, MaxPathBytes)
 	for i := range int(n) {
-		flags, err := br.ReadByte()
+		e, err := readEntry(br, path)
 		if err != nil {
 			return nil, fmt.Errorf("%w: entry %d: %v", ErrFormat, i, err)
 		}
-		if flags&^(flagDir|flagExec) != 0 {
-			return nil, fmt.Errorf("%w: entry %d: unknown flags %#x", ErrFormat, i, flags)
-		}
-		if _, err := io.ReadFull(br, fixed[:2]); err != nil {
-			return nil, fmt.Errorf("%w: entry %d: %v", ErrFormat, i, err)
-		}
-		pl := int(binary.BigEndian.Uint16(fixed[:2]))
-		if pl == 0 || pl > MaxPathBytes {
-			return nil, fmt.Errorf("%w: entry %d: path of %d bytes", ErrFormat, i, pl)
-		}
-		if _, err := io.ReadFull(br, path[:pl]); err != nil {
-			return nil, fmt.Errorf("%w: entry %d: %v", ErrFormat, i, err)
-		}
-		if !utf8.Valid(path[:pl]) {
-			return nil, fmt.Errorf("%w: entry %d: path is not UTF-8", ErrFormat, i)
-		}
-		if _, err := io.ReadFull(br, fixed[:]); err != nil {
-			return nil, fmt.Errorf("%w: entry %d: %v", ErrFormat, i, err)
-		}
-		e := Entry{Path: string(path[:pl]), Dir: flags&flagDir != 0, Exec: flags&flagExec != 0,
-			ModTime: time.Unix(0, int64(binary.BigEndian.Uint64(fixed[8:])))}
-		size := binary.BigEndian.Uint64(fixed[:8])
-		if size > MaxTotalBytes || (e.Dir && size != 0) {
-			return nil, fmt.Errorf("%w: entry %d: size %d", ErrFormat, i, size)
-		}
-		e.Size = int64(size)
 		if total += e.Size; total > MaxTotalBytes {
 			return nil, fmt.Errorf("%w: more than %d bytes in all", ErrFormat, int64(MaxTotalBytes))
 		}

@@ -158,33 +158,7 @@ func Build(paths ...string) (m *Manifest, sources []string, skipped []Skipped, e
 				return nil, nil, nil, err
 			}
 		case fi.IsDir():
-			err := filepath.WalkDir(abs, func(path string, d fs.DirEntry, err error) error {
-				if err != nil {
-					return err
-				}
-				rel, err := filepath.Rel(filepath.Dir(abs), path)
-				if err != nil {
-					return err
-				}
-				rel = filepath.ToSlash(rel)
-				info, err := d.Info()
-				if err != nil {
-					return err
-				}
-				switch {
-				case d.IsDir():
-					empty, err := isEmptyDir(path)
-					if err != nil || !empty {
-						return err
-					}
-					return add(Entry{Path: rel, Dir: true, ModTime: info.ModTime()}, "")
-				case info.Mode().IsRegular():
-					return add(Entry{Path: rel, Size: info.Size(), Exec: info.Mode()&0o111 != 0, ModTime: info.ModTime()}, path)
-				}
-				skipped = append(skipped, Skipped{Path: path, Why: whyNot(info.Mode())})
-				return nil
-			})
-			if err != nil {
+			if err := walk(abs, add, &skipped); err != nil {
 				return nil, nil, nil, err
 			}
 		default:
@@ -195,6 +169,38 @@ func Build(paths ...string) (m *Manifest, sources []string, skipped []Skipped, e
 		return nil, nil, skipped, errors.New("manifest: nothing to send")
 	}
 	return m, sources, skipped, nil
+}
+
+// walk adds the files and empty folders under the folder abs (named by
+// its base name) without following symbolic links, and lists what it
+// leaves out.
+func walk(abs string, add func(Entry, string) error, skipped *[]Skipped) error {
+	return filepath.WalkDir(abs, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(filepath.Dir(abs), path)
+		if err != nil {
+			return err
+		}
+		rel = filepath.ToSlash(rel)
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		switch {
+		case d.IsDir():
+			empty, err := isEmptyDir(path)
+			if err != nil || !empty {
+				return err
+			}
+			return add(Entry{Path: rel, Dir: true, ModTime: info.ModTime()}, "")
+		case info.Mode().IsRegular():
+			return add(Entry{Path: rel, Size: info.Size(), Exec: info.Mode()&0o111 != 0, ModTime: info.ModTime()}, path)
+		}
+		*skipped = append(*skipped, Skipped{Path: path, Why: whyNot(info.Mode())})
+		return nil
+	})
 }
 
 func whyNot(mode fs.FileMode) string {
