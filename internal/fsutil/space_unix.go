@@ -4,7 +4,6 @@ package fsutil
 
 import (
 	"fmt"
-	"os"
 
 	"golang.org/x/sys/unix"
 )
@@ -21,15 +20,4 @@ func EnoughSpace(dir string, need int64) error {
 		return fmt.Errorf("not enough space in %s: %d bytes needed, %d free", dir, need, free)
 	}
 	return nil
-}
-
-// SyncFS flushes the file system that holds dir (syncfs(2)): one call
-// makes many small files written there durable.
-func SyncFS(dir string) error {
-	f, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	return unix.Syncfs(int(f.Fd()))
 }
