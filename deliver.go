@@ -124,14 +124,17 @@ func (s *subTransfer) attempt() (multidevice.State, int64, error) {
 	return s.deliver(st, sel, false)
 }
 
-// stale reports whether a transfer on a kept link failed before the
-// device saw the offer: the link outlived the device's node (it closed or
-// went offline), and a fresh request may find it.
+// stale reports whether a transfer on a kept link failed before any
+// data moved, for the link's sake rather than the device's answer: the
+// link outlived the device's node (it closed or went offline), and a
+// fresh request may find it.
 func (s *subTransfer) stale(state multidevice.State, err error) bool {
 	s.o.mu.Lock()
-	connecting := s.st.State == multidevice.Connecting
+	before := s.st.State == multidevice.Connecting || s.st.State == multidevice.AwaitingPeer
 	s.o.mu.Unlock()
-	return state == multidevice.Failed && connecting && context.Cause(s.ctx) == nil && err != nil && !errors.Is(err, ErrCanceledBySender)
+	var re *transfer.RefusedError
+	return state == multidevice.Failed && before && context.Cause(s.ctx) == nil && err != nil &&
+		!isCancel(err) && !errors.As(err, &re)
 }
 
 // lookup returns the device's signaling identity: known since the offer,
