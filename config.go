@@ -1,8 +1,10 @@
 package peerdrop
 
 import (
+	"errors"
 	"log/slog"
 	"net/netip"
+	"path/filepath"
 	"time"
 
 	"github.com/peerdrop/peerdrop/ice"
@@ -122,6 +124,53 @@ type Config struct {
 	OnEvent func(Event)
 	// Logger receives logs. Default: discard.
 	Logger *slog.Logger
+}
+
+// withDefaults returns the configuration with each zero field set to the
+// default its comment states (a nil cfg is the zero Config), or an error
+// for a missing required field.
+func (cfg *Config) withDefaults() (Config, error) {
+	var c Config
+	if cfg != nil {
+		c = *cfg
+	}
+	if c.Home == "" {
+		return c, errors.New("peerdrop: Config.Home is required")
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.DownloadDir == "" {
+		c.DownloadDir = filepath.Join(c.Home, downloadsDir)
+	}
+	if c.KeepPartials == 0 {
+		c.KeepPartials = 7 * 24 * time.Hour
+	}
+	if c.RequestTimeout == 0 {
+		c.RequestTimeout = 30 * time.Second
+	}
+	if c.ConnectTimeout == 0 {
+		c.ConnectTimeout = 30 * time.Second
+	}
+	if c.DeliveryWindow == 0 {
+		c.DeliveryWindow = 24 * time.Hour
+	}
+	if c.LinkIdle == 0 {
+		c.LinkIdle = 30 * time.Second
+	}
+	if c.DeliveryRetry <= 0 {
+		c.DeliveryRetry = 15 * time.Second
+	}
+	if c.MaxIncoming == 0 {
+		c.MaxIncoming = 32
+	}
+	if c.ContactRefresh == 0 {
+		c.ContactRefresh = time.Minute
+	}
+	if c.ICE.Logger == nil {
+		c.ICE.Logger = c.Logger.With("layer", "ice")
+	}
+	return c, nil
 }
 
 // Offer is an incoming file offer.

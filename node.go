@@ -2,7 +2,6 @@ package peerdrop
 
 import (
 	"context"
-	"errors"
 	"io"
 	"log/slog"
 	"net/netip"
@@ -124,45 +123,9 @@ type Node struct {
 // Open starts a Node from its home directory. A nil cfg is the zero
 // Config, whose missing Home is an error.
 func Open(cfg *Config) (*Node, error) {
-	var c Config
-	if cfg != nil {
-		c = *cfg
-	}
-	if c.Home == "" {
-		return nil, errors.New("peerdrop: Config.Home is required")
-	}
-	if c.Logger == nil {
-		c.Logger = slog.New(slog.DiscardHandler)
-	}
-	if c.DownloadDir == "" {
-		c.DownloadDir = filepath.Join(c.Home, downloadsDir)
-	}
-	if c.KeepPartials == 0 {
-		c.KeepPartials = 7 * 24 * time.Hour
-	}
-	if c.RequestTimeout == 0 {
-		c.RequestTimeout = 30 * time.Second
-	}
-	if c.ConnectTimeout == 0 {
-		c.ConnectTimeout = 30 * time.Second
-	}
-	if c.DeliveryWindow == 0 {
-		c.DeliveryWindow = 24 * time.Hour
-	}
-	if c.LinkIdle == 0 {
-		c.LinkIdle = 30 * time.Second
-	}
-	if c.DeliveryRetry <= 0 {
-		c.DeliveryRetry = 15 * time.Second
-	}
-	if c.MaxIncoming == 0 {
-		c.MaxIncoming = 32
-	}
-	if c.ContactRefresh == 0 {
-		c.ContactRefresh = time.Minute
-	}
-	if c.ICE.Logger == nil {
-		c.ICE.Logger = c.Logger.With("layer", "ice")
+	c, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
 	}
 	st, err := identity.OpenStore(filepath.Join(c.Home, identityDir))
 	if err != nil {
