@@ -338,17 +338,28 @@ func (s *subTransfer) sendPack(m *muxLink, u unit) (int64, error) {
 	if err := f.Close(); err != nil {
 		return 0, err
 	}
+	err = s.sendStream(m, transfer.Source{Path: tmp, Name: "pack", ID: packID(o.id, u.first),
+		Metadata: map[string]string{metaBundle: o.id.String(), metaPack: fmt.Sprintf("%d-%d", u.first, u.last)}})
+	s.fileEvents(u.first, u.last, err)
+	if err != nil {
+		return 0, err
+	}
+	return total, nil
+}
+
+// sendStream sends src in a new stream of m; a device that has it
+// already (it refuses with "have") counts as having received it.
+func (s *subTransfer) sendStream(m *muxLink, src transfer.Source) error {
 	st, err := m.open()
 	if err != nil {
-		return 0, fmt.Errorf("%w: %w", transfer.ErrLinkFailed, err)
+		return fmt.Errorf("%w: %w", transfer.ErrLinkFailed, err)
 	}
-	tcfg := o.n.cfg.Transfer
+	tcfg := s.o.n.cfg.Transfer
 	tcfg.OnEvent = nil
-	snd, err := transfer.NewSender(st, transfer.Source{Path: tmp, Name: "pack", ID: packID(o.id, u.first),
-		Metadata: map[string]string{metaBundle: o.id.String(), metaPack: fmt.Sprintf("%d-%d", u.first, u.last)}}, &tcfg)
+	snd, err := transfer.NewSender(st, src, &tcfg)
 	if err != nil {
 		st.Close()
-		return 0, err
+		return err
 	}
 	stop := context.AfterFunc(s.ctx, func() { snd.Cancel(ErrCanceledBySender.Error()) })
 	defer stop()
@@ -357,15 +368,26 @@ func (s *subTransfer) sendPack(m *muxLink, u unit) (int64, error) {
 	if errors.As(err, &re) && re.Reason == haveReason {
 		err = nil
 	}
-	for i := u.first; i <= u.last; i++ {
+	return err
+}
+
+// fileEvents reports how entries first..last ended on the device.
+func (s *subTransfer) fileEvents(first, last int, err error) {
+	o := s.o
+	for i := first; i <= last; i++ {
 		e := o.bundle.m.Entries[i]
 		o.n.emit(Event{Kind: EventFile, Transfer: o.id, Direction: Outgoing, Peer: o.peer, Device: s.dev, Name: o.name,
 			File: e.Path, State: fileState(err), Bytes: e.Size, Total: e.Size, Err: err})
 	}
-	if err != nil {
-		return 0, err
+}
+
+// asOffered checks that a source is still the file the manifest entry
+// describes.
+func asOffered(src string, fi os.FileInfo, err error, e manifest.Entry) error {
+	if err != nil || fi.Size() != e.Size || !fi.ModTime().Equal(e.ModTime) {
+		return fmt.Errorf("%s changed or is gone since it was offered", src)
 	}
-	return total, nil
+	return nil
 }
 
 // appendFile copies the source of entry e to w, checking it is the file
@@ -377,8 +399,8 @@ func appendFile(w io.Writer, src string, e manifest.Entry) error {
 	}
 	defer f.Close()
 	fi, err := f.Stat()
-	if err != nil || fi.Size() != e.Size || !fi.ModTime().Equal(e.ModTime) {
-		return fmt.Errorf("%s changed or is gone since it was offered", src)
+	if err := asOffered(src, fi, err, e); err != nil {
+		return err
 	}
 	_, err = io.CopyN(w, f, e.Size)
 	return err
@@ -391,30 +413,12 @@ func (s *subTransfer) sendMember(m *muxLink, i int) (int64, error) {
 	e := o.bundle.m.Entries[i]
 	src := o.bundle.sources[i]
 	fi, err := os.Stat(src)
-	if err != nil || fi.Size() != e.Size || !fi.ModTime().Equal(e.ModTime) {
-		return 0, fmt.Errorf("%s changed or is gone since it was offered", src)
-	}
-	st, err := m.open()
-	if err != nil {
-		return 0, fmt.Errorf("%w: %w", transfer.ErrLinkFailed, err)
-	}
-	tcfg := o.n.cfg.Transfer
-	tcfg.OnEvent = nil
-	snd, err := transfer.NewSender(st, transfer.Source{Path: src, Name: filepath.Base(src), ID: memberID(o.id, i),
-		Metadata: map[string]string{metaBundle: o.id.String(), metaEntry: strconv.Itoa(i)}}, &tcfg)
-	if err != nil {
-		st.Close()
+	if err := asOffered(src, fi, err, e); err != nil {
 		return 0, err
 	}
-	stop := context.AfterFunc(s.ctx, func() { snd.Cancel(ErrCanceledBySender.Error()) })
-	defer stop()
-	err = snd.Run(s.ctx)
-	var re *transfer.RefusedError
-	if errors.As(err, &re) && re.Reason == haveReason {
-		err = nil
-	}
-	o.n.emit(Event{Kind: EventFile, Transfer: o.id, Direction: Outgoing, Peer: o.peer, Device: s.dev, Name: o.name,
-		File: e.Path, State: fileState(err), Bytes: e.Size, Total: e.Size, Err: err})
+	err = s.sendStream(m, transfer.Source{Path: src, Name: filepath.Base(src), ID: memberID(o.id, i),
+		Metadata: map[string]string{metaBundle: o.id.String(), metaEntry: strconv.Itoa(i)}})
+	s.fileEvents(i, i, err)
 	if err != nil {
 		return 0, err
 	}
