@@ -80,8 +80,13 @@ func ParseAddr(s string) (Addr, error) {
 	return Addr{HostPort: net.JoinHostPort(host, port), Pin: pin}, nil
 }
 
-// validHost accepts an IP address or a DNS name.
+// validHost accepts an IP address or a DNS name. Brackets are refused
+// anywhere: netip accepts them inside an IPv6 zone ("::%]0"), which then
+// does not survive bracketing in an address.
 func validHost(h string) bool {
+	if strings.ContainsAny(h, "[]") {
+		return false
+	}
 	if _, err := netip.ParseAddr(h); err == nil {
 		return true
 	}
