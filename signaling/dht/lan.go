@@ -48,24 +48,6 @@ var (
 	DefaultLANGroup6 = netip.MustParseAddrPort("[ff02::7064:6c61:6e31]:6798")
 )
 
-// LANConfig configures multicast discovery of DHT nodes on the local
-// network. It is off unless Config.LAN is set.
-type LANConfig struct {
-	// Group is the multicast group and port, of the DHT node's address
-	// family. Default: DefaultLANGroup4 or DefaultLANGroup6.
-	Group netip.AddrPort
-	// Interval between beacons. Default: 30s.
-	Interval time.Duration
-	// MinRepeat is how long a source is not pinged again. Default: 10s.
-	MinRepeat time.Duration
-	// PingRate bounds the pings beacons cause, per second. Default: 20.
-	PingRate float64
-	// Interfaces lists the candidate interfaces; it is called at start
-	// and before every beacon, so interfaces that come up later are used.
-	// Default: net.Interfaces.
-	Interfaces func() ([]net.Interface, error)
-}
-
 // LANStats counts LAN discovery.
 type LANStats struct {
 	BeaconsSent, BeaconsReceived, BeaconsDropped int64
@@ -96,26 +78,9 @@ type lan struct {
 
 func startLAN(d *Node, c LANConfig) (*lan, error) {
 	v6 := d.isIPv6()
-	if !c.Group.IsValid() {
-		c.Group = DefaultLANGroup4
-		if v6 {
-			c.Group = DefaultLANGroup6
-		}
-	}
-	if !c.Group.Addr().IsMulticast() || c.Group.Addr().Is6() != v6 {
-		return nil, fmt.Errorf("dht: LAN group %s is not a multicast group of the DHT node's address family", c.Group)
-	}
-	if c.Interval <= 0 {
-		c.Interval = 30 * time.Second
-	}
-	if c.MinRepeat <= 0 {
-		c.MinRepeat = 10 * time.Second
-	}
-	if c.PingRate <= 0 {
-		c.PingRate = 20
-	}
-	if c.Interfaces == nil {
-		c.Interfaces = net.Interfaces
+	c, err := c.withDefaults(v6)
+	if err != nil {
+		return nil, err
 	}
 	network, any := "udp4", "0.0.0.0"
 	if v6 {
