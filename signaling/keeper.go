@@ -4,44 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"slices"
 	"sync"
 	"time"
 
 	"github.com/peerdrop/peerdrop/identity"
 )
-
-// KeeperConfig configures a Keeper. Durations state their zero-value
-// defaults.
-type KeeperConfig struct {
-	// Transport carries the list. Required.
-	Transport Transport
-	// Account signs the list; Device is this device. Required.
-	Account *identity.Account
-	Device  *identity.Device
-	// Name is this device's name in the list.
-	Name string
-	// Known is the list this device last published or saw (persisted by
-	// the application), merged in when the DHT does not return one.
-	Known *DeviceList
-	// Interval between republishes; it must be well below the DHT nodes'
-	// item lifetime (dht.Config.Exp, 2h by default). Default: 30m.
-	Interval time.Duration
-	// Retry is the first delay after a failed publish; it doubles up to
-	// Interval. Default: 5s.
-	Retry time.Duration
-	// Start, if set, holds the first round back until it is closed (a DHT
-	// node still bootstrapping would fail it and wait Retry). Default: nil,
-	// at once.
-	Start <-chan struct{}
-	// Timeout bounds one lookup-and-publish. Default: 30s.
-	Timeout time.Duration
-	// Now is the clock. Default: time.Now.
-	Now func() time.Time
-	// Logger receives debug logs. Default: discard.
-	Logger *slog.Logger
-}
 
 // Keeper keeps this device in its account's published device list: it
 // merges the list found in the DHT with the last one it knows, adds or
@@ -70,30 +38,9 @@ type Keeper struct {
 // StartKeeper publishes at once in the background and then every Interval.
 // Transport, Account and Device are required (a nil cfg is an error).
 func StartKeeper(cfg *KeeperConfig) (*Keeper, error) {
-	var c KeeperConfig
-	if cfg != nil {
-		c = *cfg
-	}
-	if c.Transport == nil || c.Account == nil || c.Device == nil {
-		return nil, errors.New("signaling: KeeperConfig needs Transport, Account and Device")
-	}
-	if c.Device.Account() != c.Account.ID() {
-		return nil, errors.New("signaling: the device belongs to another account")
-	}
-	if c.Interval == 0 {
-		c.Interval = 30 * time.Minute
-	}
-	if c.Retry == 0 {
-		c.Retry = 5 * time.Second
-	}
-	if c.Timeout == 0 {
-		c.Timeout = 30 * time.Second
-	}
-	if c.Now == nil {
-		c.Now = time.Now
-	}
-	if c.Logger == nil {
-		c.Logger = slog.New(slog.DiscardHandler)
+	c, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
 	}
 	k := &Keeper{cfg: c, last: c.Known, kick: make(chan struct{}, 1)}
 	k.ctx, k.cancel = context.WithCancel(context.Background())
