@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -22,17 +21,6 @@ import (
 
 	"github.com/peerdrop/peerdrop/signaling"
 )
-
-// ClientConfig configures a Client. The zero value (or nil) is usable.
-type ClientConfig struct {
-	// DialContext dials the proxy's TCP connection (Android apps protect
-	// the socket from their VPN here). Default: a net.Dialer.
-	DialContext func(ctx context.Context, network, addr string) (net.Conn, error)
-	// RootCAs checks https:// addresses. Default: the system's roots.
-	RootCAs *x509.CertPool
-	// Logger receives logs. Default: discard.
-	Logger *slog.Logger
-}
 
 // ClientStats counts a Client's traffic.
 type ClientStats struct {
@@ -68,18 +56,8 @@ func NewClient(addr string, c *ClientConfig) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	var cfg ClientConfig
-	if c != nil {
-		cfg = *c
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
+	cfg := c.withDefaults()
 	dial := cfg.DialContext
-	if dial == nil {
-		d := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
-		dial = d.DialContext
-	}
 	host, _, _ := net.SplitHostPort(a.HostPort)
 	tc := &tls.Config{ServerName: host, RootCAs: cfg.RootCAs, MinVersion: tls.VersionTLS12}
 	if a.Pin != "" {
