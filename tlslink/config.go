@@ -46,33 +46,25 @@ type Config struct {
 	certificate *tls.Certificate
 }
 
-func (c *Config) validate() error {
+// withDefaults returns a copy of c with every unset field at its
+// documented default, or an error (ErrConfig) naming a required field that
+// is missing; a nil c is such an error.
+func (c *Config) withDefaults() (*Config, error) {
 	if c == nil || c.Device == nil {
-		return fmt.Errorf("%w: no device", ErrConfig)
+		return nil, fmt.Errorf("%w: no device", ErrConfig)
 	}
 	if c.PeerAccount.IsZero() {
-		return fmt.Errorf("%w: no expected peer account", ErrConfig)
+		return nil, fmt.Errorf("%w: no expected peer account", ErrConfig)
 	}
-	return nil
-}
-
-func (c *Config) protocols() []string {
-	if len(c.Protocols) == 0 {
-		return []string{ALPN}
+	d := *c
+	if d.Now == nil {
+		d.Now = time.Now
 	}
-	return c.Protocols
-}
-
-func (c *Config) now() time.Time {
-	if c.Now != nil {
-		return c.Now()
+	if len(d.Protocols) == 0 {
+		d.Protocols = []string{ALPN}
 	}
-	return time.Now()
-}
-
-func (c *Config) logger() *slog.Logger {
-	if c.Logger != nil {
-		return c.Logger
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
 	}
-	return slog.New(slog.DiscardHandler)
+	return &d, nil
 }

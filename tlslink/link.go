@@ -47,7 +47,8 @@ func Server(ctx context.Context, conn net.Conn, cfg *Config) (*Link, error) {
 }
 
 func handshake(ctx context.Context, conn net.Conn, cfg *Config, client bool) (*Link, error) {
-	if err := cfg.validate(); err != nil {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
 		conn.Close()
 		return nil, err
 	}
@@ -61,7 +62,7 @@ func handshake(ctx context.Context, conn net.Conn, cfg *Config, client bool) (*L
 	}
 	// ctx bounds the handshake and the confirmation that follows it.
 	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
-	err := tconn.HandshakeContext(ctx)
+	err = tconn.HandshakeContext(ctx)
 	if err == nil {
 		if client {
 			err = readConfirm(tconn)
@@ -78,7 +79,7 @@ func handshake(ctx context.Context, conn net.Conn, cfg *Config, client bool) (*L
 		return nil, classify(err)
 	}
 	conn.SetDeadline(time.Time{})
-	cfg.logger().Debug("tlslink: link up", "client", client, "peer_account", peer.Account.Short(), "peer_device", peer.Device.Short(),
+	cfg.Logger.Debug("tlslink: link up", "client", client, "peer_account", peer.Account.Short(), "peer_device", peer.Device.Short(),
 		"cipher", tls.CipherSuiteName(tconn.ConnectionState().CipherSuite))
 	return &Link{Conn: tconn, peer: peer}, nil
 }
@@ -125,10 +126,10 @@ func tlsConfig(cfg *Config, peer **identity.DeviceCert) *tls.Config {
 		ClientAuth:             tls.RequireAnyClientCert,
 		InsecureSkipVerify:     true, // replaced by VerifyConnection: pinned to the expected identity
 		SessionTicketsDisabled: true,
-		NextProtos:             cfg.protocols(),
+		NextProtos:             cfg.Protocols,
 		ServerName:             "peerdrop",
 		VerifyConnection: func(cs tls.ConnectionState) error {
-			if !slices.Contains(cfg.protocols(), cs.NegotiatedProtocol) {
+			if !slices.Contains(cfg.Protocols, cs.NegotiatedProtocol) {
 				return fmt.Errorf("%w (offered %q)", ErrProtocol, cs.NegotiatedProtocol)
 			}
 			if len(cs.PeerCertificates) == 0 {
@@ -138,9 +139,9 @@ func tlsConfig(cfg *Config, peer **identity.DeviceCert) *tls.Config {
 			var err error
 			raw := cs.PeerCertificates[0].Raw
 			if cfg.PeerDevice.IsZero() {
-				c, err = identity.VerifyDeviceCert(raw, cfg.PeerAccount, cfg.now())
+				c, err = identity.VerifyDeviceCert(raw, cfg.PeerAccount, cfg.Now())
 			} else {
-				c, err = identity.VerifyDeviceCertFor(raw, cfg.PeerAccount, cfg.PeerDevice, cfg.now())
+				c, err = identity.VerifyDeviceCertFor(raw, cfg.PeerAccount, cfg.PeerDevice, cfg.Now())
 			}
 			if err != nil {
 				return err
