@@ -79,3 +79,23 @@ type Config struct {
 func NewConfig(home, downloadDir string) *Config {
 	return &Config{Home: home, DownloadDir: downloadDir}
 }
+
+// withDefaults returns a copy of c (nil: the zero Config) with the
+// defaults this package applies itself; the others are the root package's
+// (peerdrop.Config), applied by Start.
+func (c *Config) withDefaults() Config {
+	var d Config
+	if c != nil {
+		d = *c
+	}
+	if d.ForegroundPollBudget <= 0 {
+		d.ForegroundPollBudget = 10
+	}
+	if d.BackgroundContactRefreshSeconds <= 0 {
+		d.BackgroundContactRefreshSeconds = 600
+	}
+	if d.BackgroundPollBudget <= 0 {
+		d.BackgroundPollBudget = 0.5
+	}
+	return d
+}

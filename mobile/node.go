@@ -75,20 +75,7 @@ type Node struct {
 // NewNode returns a stopped Node with a copy of cfg (nil: the zero Config,
 // which Start refuses: Home is required).
 func NewNode(cfg *Config) *Node {
-	var c Config
-	if cfg != nil {
-		c = *cfg
-	}
-	if c.ForegroundPollBudget <= 0 {
-		c.ForegroundPollBudget = 10
-	}
-	if c.BackgroundContactRefreshSeconds <= 0 {
-		c.BackgroundContactRefreshSeconds = 600
-	}
-	if c.BackgroundPollBudget <= 0 {
-		c.BackgroundPollBudget = 0.5
-	}
-	return &Node{cfg: c, fg: true, disp: newDispatcher(), offers: make(map[string]*peerdrop.IncomingTransfer)}
+	return &Node{cfg: cfg.withDefaults(), fg: true, disp: newDispatcher(), offers: make(map[string]*peerdrop.IncomingTransfer)}
 }
 
 // SetOfferListener sets (or, with nil, clears) the offer listener.
