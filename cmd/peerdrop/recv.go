@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/peerdrop/peerdrop"
+	"github.com/peerdrop/peerdrop/identity"
 	"github.com/peerdrop/peerdrop/multidevice"
 	"github.com/peerdrop/peerdrop/transfer"
 )
@@ -28,109 +29,135 @@ anyone who is not a contact never reach you. With --once it exits after the
 first transfer ended: status 0 if the file was saved and verified, 3 if refused,
 4 canceled, 5 failed.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			st, err := a.store()
-			if err != nil {
-				return err
-			}
-			if dir == "" {
-				dir = "."
-			}
-			abs, err := filepath.Abs(dir)
-			if err != nil {
-				return err
-			}
-			if fi, err := os.Stat(abs); err != nil || !fi.IsDir() {
-				return withHint(exitUsage, fmt.Errorf("--dir %s is not a directory", dir), "create it first")
-			}
-			names := contactNamer(st)
-			disp := a.newDisplay(names)
-			defer disp.close()
-			ended := make(chan peerdrop.Event, 64)
-			// Transfers that send and resume run here for other terminals
-			// (control.go) have their events routed to them.
-			router := &eventRouter{fallback: func(e peerdrop.Event) {
-				disp.event(e)
-				if e.Direction == peerdrop.Incoming && e.Kind == peerdrop.EventState && e.State.Terminal() {
-					select {
-					case ended <- e:
-					default:
-					}
-				}
-			}}
-			n, err := a.openNode(func(c *peerdrop.Config) {
-				c.ShortLived = false // it stays: a full DHT node unless behind a NAT
-				c.DownloadDir = abs
-				if yes {
-					c.AutoAccept = func(peerdrop.Offer) bool { return true }
-				}
-				c.OnEvent = router.route
-			})
-			if err != nil {
-				return err
-			}
-			defer n.Close()
-			ctl, err := a.serveControl(n, router)
-			if err != nil {
-				return withHint(exitError, err, "send and resume will not run while this recv holds the home")
-			}
-			defer ctl.Close()
-
-			pctx, cancel := context.WithTimeout(a.ctx, 20*time.Second)
-			devs, perr := n.PublishDevices(pctx)
-			cancel()
-			if perr != nil && a.ctx.Err() == nil {
-				a.log.Warn("device list not published yet; retrying in the background", "err", perr)
-			}
-			if a.opt.json {
-				a.emitJSON(map[string]any{"event": "ready", "account": n.Account(), "device": n.Device(), "device_name": n.DeviceName(),
-					"dir": abs, "dht": n.DHTAddr().String(), "devices": len(devs)})
-			} else {
-				a.notef("Receiving into %s as %s (%s). Ctrl-C to stop.\n", abs, n.DeviceName(), n.Device().Short())
-			}
-
-			// Offers wait in the book, where accept and refuse from other
-			// terminals find them, while this terminal asks about them
-			// one at a time.
-			a.offers = &offerBook{}
-			asks := make(chan *pendingOffer, 64)
-			go func() {
-				for {
-					select {
-					case in := <-n.Offers():
-						p := a.offers.add(in, names(in.Offer().From))
-						select {
-						case asks <- p:
-						case <-a.ctx.Done():
-							return
-						}
-					case <-a.ctx.Done():
-						return
-					}
-				}
-			}()
-			var answers <-chan string // stdin lines, read once the first offer is asked about
-			for {
-				select {
-				case <-a.ctx.Done():
-					return errInterrupted
-				case p := <-asks:
-					if answers == nil {
-						answers = a.lines()
-					}
-					a.decide(p, abs, answers)
-				case e := <-ended:
-					if once {
-						return onceResult(e)
-					}
-				}
-			}
-		},
+		RunE: func(*cobra.Command, []string) error { return a.recv(dir, yes, once) },
 	}
 	c.Flags().StringVar(&dir, "dir", "", "directory for received files (default: the current directory)")
 	c.Flags().BoolVarP(&yes, "yes", "y", false, "accept every file from a contact without asking")
 	c.Flags().BoolVar(&once, "once", false, "exit after the first transfer ended")
 	return c
+}
+
+// recv runs the recv command: this device receives into dir until
+// interrupted (or, once, until the first transfer ended).
+func (a *app) recv(dir string, yes, once bool) error {
+	st, err := a.store()
+	if err != nil {
+		return err
+	}
+	abs, err := recvDir(dir)
+	if err != nil {
+		return err
+	}
+	names := contactNamer(st)
+	disp := a.newDisplay(names)
+	defer disp.close()
+	ended := make(chan peerdrop.Event, 64)
+	// Transfers that send and resume run here for other terminals
+	// (control.go) have their events routed to them.
+	router := &eventRouter{fallback: func(e peerdrop.Event) {
+		disp.event(e)
+		if e.Direction == peerdrop.Incoming && e.Kind == peerdrop.EventState && e.State.Terminal() {
+			select {
+			case ended <- e:
+			default:
+			}
+		}
+	}}
+	n, err := a.openNode(func(c *peerdrop.Config) {
+		c.ShortLived = false // it stays: a full DHT node unless behind a NAT
+		c.DownloadDir = abs
+		if yes {
+			c.AutoAccept = func(peerdrop.Offer) bool { return true }
+		}
+		c.OnEvent = router.route
+	})
+	if err != nil {
+		return err
+	}
+	defer n.Close()
+	ctl, err := a.serveControl(n, router)
+	if err != nil {
+		return withHint(exitError, err, "send and resume will not run while this recv holds the home")
+	}
+	defer ctl.Close()
+
+	a.announce(n, abs)
+
+	// This terminal asks about the offers one at a time.
+	asks := a.queueOffers(n, names)
+	var answers <-chan string // stdin lines, read once the first offer is asked about
+	for {
+		select {
+		case <-a.ctx.Done():
+			return errInterrupted
+		case p := <-asks:
+			if answers == nil {
+				answers = a.lines()
+			}
+			a.decide(p, abs, answers)
+		case e := <-ended:
+			if once {
+				return onceResult(e)
+			}
+		}
+	}
+}
+
+// recvDir is --dir made absolute, or a usage error if it is not a
+// directory.
+func recvDir(dir string) (string, error) {
+	if dir == "" {
+		dir = "."
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return "", err
+	}
+	if fi, err := os.Stat(abs); err != nil || !fi.IsDir() {
+		return "", withHint(exitUsage, fmt.Errorf("--dir %s is not a directory", dir), "create it first")
+	}
+	return abs, nil
+}
+
+// announce publishes this device in its account's list (retried in the
+// background if the DHT is not reached yet) and says the device is ready.
+func (a *app) announce(n *peerdrop.Node, abs string) {
+	pctx, cancel := context.WithTimeout(a.ctx, 20*time.Second)
+	devs, err := n.PublishDevices(pctx)
+	cancel()
+	if err != nil && a.ctx.Err() == nil {
+		a.log.Warn("device list not published yet; retrying in the background", "err", err)
+	}
+	if a.opt.json {
+		a.emitJSON(map[string]any{"event": "ready", "account": n.Account(), "device": n.Device(), "device_name": n.DeviceName(),
+			"dir": abs, "dht": n.DHTAddr().String(), "devices": len(devs)})
+	} else {
+		a.notef("Receiving into %s as %s (%s). Ctrl-C to stop.\n", abs, n.DeviceName(), n.Device().Short())
+	}
+}
+
+// queueOffers puts n's offers in a.offers, where accept and refuse from
+// other terminals find them, and returns them in order for this terminal
+// to ask about.
+func (a *app) queueOffers(n *peerdrop.Node, names func(identity.AccountID) string) <-chan *pendingOffer {
+	a.offers = &offerBook{}
+	asks := make(chan *pendingOffer, 64)
+	go func() {
+		for {
+			select {
+			case in := <-n.Offers():
+				p := a.offers.add(in, names(in.Offer().From))
+				select {
+				case asks <- p:
+				case <-a.ctx.Done():
+					return
+				}
+			case <-a.ctx.Done():
+				return
+			}
+		}
+	}()
+	return asks
 }
 
 // onceResult is recv --once's result for the transfer that ended.
