@@ -1,6 +1,7 @@
 package transfer
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -14,8 +15,16 @@ import (
 
 // Source describes a file to send.
 type Source struct {
-	// Path is the file to read. Required.
+	// Path is the file to read. Required unless Open is set.
 	Path string
+	// Open, if set, opens the file instead of Path: a file the application
+	// reads itself (an Android content URI, an iOS security-scoped URL, a
+	// document in memory). Size is then required, and so is Name unless
+	// Path names the file. The Sender closes what Open returns.
+	Open func() (File, error)
+	// Size is the size of what Open returns; ignored without Open (the
+	// file's size is then taken when it is opened).
+	Size int64
 	// Name is the name offered to the receiver. Empty means the base name of Path.
 	Name string
 	// MediaType is announced to the receiver. Empty means a guess from the extension.
@@ -27,12 +36,20 @@ type Source struct {
 	Metadata map[string]string
 }
 
+// File is what a Sender reads. ReadAt must be safe for concurrent use (a
+// resumed transfer hashes the file from its start while sending its end),
+// as *os.File's is.
+type File interface {
+	io.ReaderAt
+	io.Closer
+}
+
 // Sender runs the sending side of one transfer over one stream.
 type Sender struct {
 	cfg   *Config
 	c     *conn
-	f     *os.File
-	path  string
+	f     File
+	path  string // Path, or Name for an opened Source: for errors
 	offer Offer
 	tr    tracker
 
@@ -57,14 +74,10 @@ type ctrlMsg struct {
 // owns from now on (it is closed when the transfer ends, or now on error).
 func NewSender(rw io.ReadWriteCloser, src Source, cfg *Config) (*Sender, error) {
 	cfg = cfg.withDefaults()
-	f, err := os.Open(src.Path)
+	f, size, err := openSource(src)
 	if err != nil {
 		rw.Close()
-		return nil, fmt.Errorf("transfer: %w", err)
-	}
-	st, err := f.Stat()
-	if err == nil && !st.Mode().IsRegular() {
-		err = fmt.Errorf("transfer: %s is not a regular file", src.Path)
+		return nil, err
 	}
 	name := src.Name
 	if name == "" {
@@ -78,22 +91,53 @@ func NewSender(rw io.ReadWriteCloser, src Source, cfg *Config) (*Sender, error) 
 	if id.IsZero() {
 		id = NewID()
 	}
+	path := src.Path
+	if path == "" {
+		path = name
+	}
 	s := &Sender{
-		cfg: cfg, c: newConn(rw), f: f, path: src.Path,
+		cfg: cfg, c: newConn(rw), f: f, path: path,
 		offer:    Offer{ID: id, Name: name, MediaType: mt, Digest: cfg.Digest, Metadata: src.Metadata},
 		cancelCh: make(chan struct{}), done: make(chan struct{}),
 	}
-	if err == nil {
-		s.offer.Size = st.Size()
-		err = s.offer.validate()
-	}
-	if err != nil {
+	s.offer.Size = size
+	if err := s.offer.validate(); err != nil {
 		f.Close()
 		rw.Close()
 		return nil, err
 	}
 	s.tr = tracker{cfg: cfg, outgoing: true, st: Status{ID: id, Total: s.offer.Size}}
 	return s, nil
+}
+
+// openSource opens src's file and returns it with its size.
+func openSource(src Source) (File, int64, error) {
+	if src.Open != nil {
+		if src.Size < 0 {
+			return nil, 0, fmt.Errorf("transfer: source %q: negative size", src.Name)
+		}
+		if src.Name == "" && src.Path == "" {
+			return nil, 0, errors.New("transfer: a source with Open needs a Name")
+		}
+		f, err := src.Open()
+		if err != nil {
+			return nil, 0, fmt.Errorf("transfer: open %s: %w", cmp.Or(src.Name, src.Path), err)
+		}
+		return f, src.Size, nil
+	}
+	f, err := os.Open(src.Path)
+	if err != nil {
+		return nil, 0, fmt.Errorf("transfer: %w", err)
+	}
+	st, err := f.Stat()
+	if err == nil && !st.Mode().IsRegular() {
+		err = fmt.Errorf("transfer: %s is not a regular file", src.Path)
+	}
+	if err != nil {
+		f.Close()
+		return nil, 0, err
+	}
+	return f, st.Size(), nil
 }
 
 // Offer returns what the sender announces.
@@ -278,11 +322,9 @@ func (s *Sender) sendData(ctrl <-chan ctrlMsg, readerDone <-chan struct{}, offse
 		h = s.offer.Digest.New()
 	} else {
 		full = make(chan hashResult, 1)
-		go hashFile(s.path, s.offer.Size, s.offer.Digest, hashStop, full)
-		if _, err := s.f.Seek(offset, io.SeekStart); err != nil {
-			return nil, s.abort(readerDone, &CancelError{Code: CancelIO, Reason: "sender cannot seek: " + err.Error()})
-		}
+		go hashFile(io.NewSectionReader(s.f, 0, s.offer.Size), s.path, s.offer.Digest, hashStop, full)
 	}
+	r := io.NewSectionReader(s.f, offset, s.offer.Size-offset)
 	buf := make([]byte, frameHeaderSize+s.cfg.ChunkSize)
 	for remaining := s.offer.Size - offset; remaining > 0; {
 		select {
@@ -294,7 +336,7 @@ func (s *Sender) sendData(ctrl <-chan ctrlMsg, readerDone <-chan struct{}, offse
 		}
 		n := int(min(int64(s.cfg.ChunkSize), remaining))
 		p := buf[frameHeaderSize : frameHeaderSize+n]
-		if _, err := io.ReadFull(s.f, p); err != nil {
+		if _, err := io.ReadFull(r, p); err != nil {
 			ce := &CancelError{Code: CancelIO, Reason: "sender could not read the file: " + err.Error()}
 			s.abort(readerDone, ce)
 			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
@@ -442,17 +484,12 @@ type hashResult struct {
 	err error
 }
 
-// hashFile hashes the first size bytes of path, stopping early if stop is closed.
-func hashFile(path string, size int64, alg DigestAlgorithm, stop <-chan struct{}, out chan<- hashResult) {
-	f, err := os.Open(path)
-	if err != nil {
-		out <- hashResult{err: err}
-		return
-	}
-	defer f.Close()
+// hashFile hashes r (the file named path, for errors), stopping early if
+// stop is closed.
+func hashFile(r *io.SectionReader, path string, alg DigestAlgorithm, stop <-chan struct{}, out chan<- hashResult) {
 	h := alg.New()
 	buf := make([]byte, 256<<10)
-	for remaining := size; remaining > 0; {
+	for remaining := r.Size(); remaining > 0; {
 		select {
 		case <-stop:
 			out <- hashResult{err: ErrClosed}
@@ -460,7 +497,7 @@ func hashFile(path string, size int64, alg DigestAlgorithm, stop <-chan struct{}
 		default:
 		}
 		n := int(min(int64(len(buf)), remaining))
-		if _, err := io.ReadFull(f, buf[:n]); err != nil {
+		if _, err := io.ReadFull(r, buf[:n]); err != nil {
 			out <- hashResult{err: fmt.Errorf("%w: %s shrank while being sent", ErrSizeMismatch, path)}
 			return
 		}
