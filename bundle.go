@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -87,11 +88,11 @@ func (n *Node) SendFilesWithID(ctx context.Context, id transfer.ID, contact iden
 		return nil, errors.New("peerdrop: nothing to send")
 	}
 	if len(paths) == 1 {
-		if fi, err := os.Stat(paths[0]); err == nil && fi.Mode().IsRegular() {
+		if _, _, err := n.statSource(paths[0]); err == nil {
 			return n.SendFileWithID(ctx, id, contact, paths[0], opts...)
 		}
 	}
-	m, sources, skipped, err := manifest.Build(paths...)
+	m, sources, skipped, err := manifest.BuildWith(n.external, paths...)
 	if err != nil {
 		return nil, fmt.Errorf("peerdrop: %w", err)
 	}
@@ -328,7 +329,7 @@ func (s *subTransfer) sendPack(m *muxLink, u unit) (int64, error) {
 	var total int64
 	for i := u.first; i <= u.last; i++ {
 		e, src := o.bundle.m.Entries[i], o.bundle.sources[i]
-		err := appendFile(f, src, e)
+		err := o.n.appendFile(f, src, e)
 		if err != nil {
 			f.Close()
 			return 0, err
@@ -381,28 +382,25 @@ func (s *subTransfer) fileEvents(first, last int, err error) {
 	}
 }
 
-// asOffered checks that a source is still the file the manifest entry
-// describes.
-func asOffered(src string, fi os.FileInfo, err error, e manifest.Entry) error {
-	if err != nil || fi.Size() != e.Size || !fi.ModTime().Equal(e.ModTime) {
-		return fmt.Errorf("%s changed or is gone since it was offered", src)
-	}
-	return nil
-}
-
 // appendFile copies the source of entry e to w, checking it is the file
 // offered.
-func appendFile(w io.Writer, src string, e manifest.Entry) error {
-	f, err := os.Open(src)
+func (n *Node) appendFile(w io.Writer, src string, e manifest.Entry) error {
+	if err := n.unchanged(src, e.Size, e.ModTime); err != nil {
+		return err
+	}
+	ts := n.fileSource(src, e.Path, e.Size, transfer.ID{})
+	var f transfer.File
+	var err error
+	if ts.Open != nil {
+		f, err = ts.Open()
+	} else {
+		f, err = os.Open(src)
+	}
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err := asOffered(src, fi, err, e); err != nil {
-		return err
-	}
-	_, err = io.CopyN(w, f, e.Size)
+	_, err = io.CopyN(w, io.NewSectionReader(f, 0, e.Size), e.Size)
 	return err
 }
 
@@ -412,12 +410,12 @@ func (s *subTransfer) sendMember(m *muxLink, i int) (int64, error) {
 	o := s.o
 	e := o.bundle.m.Entries[i]
 	src := o.bundle.sources[i]
-	fi, err := os.Stat(src)
-	if err := asOffered(src, fi, err, e); err != nil {
+	if err := o.n.unchanged(src, e.Size, e.ModTime); err != nil {
 		return 0, err
 	}
-	err = s.sendStream(m, transfer.Source{Path: src, Name: filepath.Base(src), ID: memberID(o.id, i),
-		Metadata: map[string]string{metaBundle: o.id.String(), metaEntry: strconv.Itoa(i)}})
+	ts := o.n.fileSource(src, path.Base(e.Path), e.Size, memberID(o.id, i))
+	ts.Metadata = map[string]string{metaBundle: o.id.String(), metaEntry: strconv.Itoa(i)}
+	err := s.sendStream(m, ts)
 	s.fileEvents(i, i, err)
 	if err != nil {
 		return 0, err

@@ -61,6 +61,15 @@ type Config struct {
 	// ICE.PortMapper is set. Default: off (it talks to the LAN's router).
 	PortMapping bool
 
+	// Open opens the files the application reads itself, named by URIs
+	// ("content://…", any "scheme://…"), which SendFile and SendFiles then
+	// take beside paths: an Android content URI goes without a copy. It is
+	// called at the send (for the name, size and time, through Stat), for
+	// each device's delivery, and again for deliveries resumed by a later
+	// Node on this home (the history keeps the URI). Default: nil, paths
+	// only.
+	Open func(uri string) (Source, error)
+
 	// DownloadDir receives accepted files. Default: Home/downloads.
 	DownloadDir string
 	// AutoAccept, if set, decides offers from contacts without asking the

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -115,16 +114,9 @@ func (n *Node) send(ctx context.Context, id transfer.ID, contact identity.Accoun
 		}
 		n.refreshContacts()
 	}
-	abs, err := filepath.Abs(path)
+	abs, fi, err := n.statSource(path)
 	if err != nil {
 		return nil, err
-	}
-	fi, err := os.Stat(abs)
-	if err != nil {
-		return nil, err
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("peerdrop: %s is not a regular file", path)
 	}
 	if err := n.waitReady(ctx); err != nil {
 		return nil, fmt.Errorf("peerdrop: joining the DHT: %w", err)
@@ -322,7 +314,7 @@ func (s *subTransfer) deliver(link io.ReadWriteCloser, sel ice.Selected, reused 
 		link.Close()
 		return multidevice.Failed, 0, err
 	}
-	return s.runSender(link, transfer.Source{Path: o.path, Name: o.name, ID: o.id}, true)
+	return s.runSender(link, o.n.fileSource(o.path, o.name, o.size, o.id), true)
 }
 
 // runSender runs the file protocol for src on link; progress says whether
@@ -361,11 +353,7 @@ func (o *OutgoingTransfer) sourceUnchanged() error {
 		_, err := os.Stat(o.path)
 		return err
 	}
-	fi, err := os.Stat(o.path)
-	if err != nil || fi.Size() != o.size || !fi.ModTime().Equal(o.mod) {
-		return fmt.Errorf("peerdrop: %s changed or is gone since it was offered", o.path)
-	}
-	return nil
+	return o.n.unchanged(o.path, o.size, o.mod)
 }
 
 // canceledOr maps an error of a canceled sub-transfer to the cancel reason.

@@ -46,6 +46,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/peerdrop/peerdrop/transfer"
 )
 
 // Limits of a manifest.
@@ -121,6 +123,18 @@ type Skipped struct {
 // left out and listed in skipped. Two paths with the same base name are
 // an error: they would be one top-level name.
 func Build(paths ...string) (m *Manifest, sources []string, skipped []Skipped, err error) {
+	return BuildWith(nil, paths...)
+}
+
+// External stats a path that is not of this file system (an Android
+// content URI the application reads itself): ok false means p is an
+// ordinary path.
+type External func(p string) (fi fs.FileInfo, ok bool, err error)
+
+// BuildWith is Build where the paths ext recognizes are files the
+// application reads itself: each is one top-level file named by its
+// FileInfo's (sanitized) name, with the path itself as its source.
+func BuildWith(ext External, paths ...string) (m *Manifest, sources []string, skipped []Skipped, err error) {
 	m = &Manifest{}
 	tops := map[string]string{}
 	var total int64
@@ -139,6 +153,26 @@ func Build(paths ...string) (m *Manifest, sources []string, skipped []Skipped, e
 		return nil
 	}
 	for _, p := range paths {
+		if ext != nil {
+			fi, ok, err := ext(p)
+			if err != nil {
+				return nil, nil, nil, err
+			}
+			if ok {
+				top := transfer.SanitizeName(fi.Name())
+				if prev, dup := tops[top]; dup {
+					return nil, nil, nil, fmt.Errorf("manifest: %s and %s have the same name", prev, p)
+				}
+				tops[top] = p
+				if !fi.Mode().IsRegular() {
+					return nil, nil, nil, fmt.Errorf("manifest: %s is not a regular file", p)
+				}
+				if err := add(Entry{Path: top, Size: fi.Size(), ModTime: fi.ModTime()}, p); err != nil {
+					return nil, nil, nil, err
+				}
+				continue
+			}
+		}
 		abs, err := filepath.Abs(p)
 		if err != nil {
 			return nil, nil, nil, err

@@ -1,0 +1,119 @@
+package peerdrop
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/peerdrop/peerdrop/transfer"
+)
+
+// Source is a file the application reads itself (Config.Open): an
+// Android content URI, an iOS security-scoped URL, a document in memory.
+// ReadAt must be safe for concurrent use (a resumed delivery hashes the
+// file from its start while sending its end). Stat's FileInfo gives the
+// name offered (Name), the size (Size, the bytes ReadAt serves) and the
+// modification time (ModTime, zero if unknown), and must be a regular file
+// (Mode). An *os.File is a Source.
+type Source interface {
+	io.ReaderAt
+	io.Closer
+	Stat() (fs.FileInfo, error)
+}
+
+// ErrNoOpener is returned for a URI when Config.Open is not set.
+var ErrNoOpener = errors.New("peerdrop: a URI needs Config.Open")
+
+// isURI says whether p names a Source rather than a path: a scheme (a
+// letter, then letters, digits, '+', '-' or '.') followed by "://".
+func isURI(p string) bool {
+	scheme, _, ok := strings.Cut(p, "://")
+	if !ok || len(scheme) < 2 { // "C://" is a Windows drive
+		return false
+	}
+	for i, r := range scheme {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z':
+		case i > 0 && (r >= '0' && r <= '9' || r == '+' || r == '-' || r == '.'):
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// statSource returns where p is read from (the absolute path, or the URI)
+// and its FileInfo, which must be a regular file's.
+func (n *Node) statSource(p string) (string, fs.FileInfo, error) {
+	fi, uri, err := n.statURI(p)
+	if !uri {
+		if p, err = filepath.Abs(p); err == nil {
+			fi, err = os.Stat(p)
+		}
+	}
+	if err != nil {
+		return "", nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return "", nil, fmt.Errorf("peerdrop: %s is not a regular file", p)
+	}
+	return p, fi, nil
+}
+
+// statURI stats the Source named by p; uri is false if p is a path.
+func (n *Node) statURI(p string) (fi fs.FileInfo, uri bool, err error) {
+	if !isURI(p) {
+		return nil, false, nil
+	}
+	if n.cfg.Open == nil {
+		return nil, true, fmt.Errorf("%w: %s", ErrNoOpener, p)
+	}
+	src, err := n.cfg.Open(p)
+	if err != nil {
+		return nil, true, fmt.Errorf("peerdrop: open %s: %w", p, err)
+	}
+	defer src.Close()
+	fi, err = src.Stat()
+	if err != nil {
+		return nil, true, fmt.Errorf("peerdrop: stat %s: %w", p, err)
+	}
+	return fi, true, nil
+}
+
+// external is statURI as manifest.BuildWith takes it.
+func (n *Node) external(p string) (fs.FileInfo, bool, error) {
+	fi, uri, err := n.statURI(p)
+	return fi, uri, err
+}
+
+// fileSource is what a transfer reads for the file at p (a path or a
+// URI) offered as name with size bytes.
+func (n *Node) fileSource(p, name string, size int64, id transfer.ID) transfer.Source {
+	src := transfer.Source{Path: p, Name: name, ID: id}
+	if isURI(p) {
+		src.Size = size
+		src.Open = func() (transfer.File, error) {
+			if n.cfg.Open == nil {
+				return nil, fmt.Errorf("%w: %s", ErrNoOpener, p)
+			}
+			return n.cfg.Open(p)
+		}
+	}
+	return src
+}
+
+// unchanged checks that the file at p (a path or a URI) is still the one
+// offered, of size bytes last modified at mod: a device tried again, or
+// re-asking, must get the same bytes.
+func (n *Node) unchanged(p string, size int64, mod time.Time) error {
+	_, fi, err := n.statSource(p)
+	if err != nil || fi.Size() != size || !fi.ModTime().Equal(mod) {
+		return fmt.Errorf("peerdrop: %s changed or is gone since it was offered", p)
+	}
+	return nil
+}
