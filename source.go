@@ -29,9 +29,10 @@ type Source interface {
 // ErrNoOpener is returned for a URI when Config.Open is not set.
 var ErrNoOpener = errors.New("peerdrop: a URI needs Config.Open")
 
-// isURI says whether p names a Source rather than a path: a scheme (a
-// letter, then letters, digits, '+', '-' or '.') followed by "://".
-func isURI(p string) bool {
+// IsURI says whether p names a Source (Config.Open) rather than a path:
+// a scheme of two characters or more (a letter, then letters, digits, '+',
+// '-' or '.') followed by "://".
+func IsURI(p string) bool {
 	scheme, _, ok := strings.Cut(p, "://")
 	if !ok || len(scheme) < 2 { // "C://" is a Windows drive
 		return false
@@ -67,7 +68,7 @@ func (n *Node) statSource(p string) (string, fs.FileInfo, error) {
 
 // statURI stats the Source named by p; uri is false if p is a path.
 func (n *Node) statURI(p string) (fi fs.FileInfo, uri bool, err error) {
-	if !isURI(p) {
+	if !IsURI(p) {
 		return nil, false, nil
 	}
 	if n.cfg.Open == nil {
@@ -95,7 +96,7 @@ func (n *Node) external(p string) (fs.FileInfo, bool, error) {
 // URI) offered as name with size bytes.
 func (n *Node) fileSource(p, name string, size int64, id transfer.ID) transfer.Source {
 	src := transfer.Source{Path: p, Name: name, ID: id}
-	if isURI(p) {
+	if IsURI(p) {
 		src.Size = size
 		src.Open = func() (transfer.File, error) {
 			if n.cfg.Open == nil {

@@ -64,8 +64,8 @@ func TestIsURI(t *testing.T) {
 		"content://media/external/images/1": true, "file:///tmp/x": true, "x-app+v1.2://a": true,
 		"/tmp/a://b": false, "C://x": false, "photo.jpg": false, "1ab://x": false, "a b://x": false, "://x": false,
 	} {
-		if isURI(p) != want {
-			t.Errorf("isURI(%q) = %v", p, !want)
+		if IsURI(p) != want {
+			t.Errorf("IsURI(%q) = %v", p, !want)
 		}
 	}
 }

@@ -66,6 +66,7 @@ type Node struct {
 	node   *peerdrop.Node
 	offers map[string]*peerdrop.IncomingTransfer
 	names  map[identity.AccountID]string
+	opener SourceOpener
 	fg     bool
 	wg     sync.WaitGroup // background work of SendFile and Resume
 	ctx    context.Context
@@ -130,6 +131,7 @@ func (n *Node) Start() error {
 		}
 	}
 	pc.OnEvent = func(e peerdrop.Event) { n.disp.event(e, n.nameOf) }
+	pc.Open = n.open
 	node, err := peerdrop.Open(pc)
 	if err != nil {
 		return err

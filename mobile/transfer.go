@@ -5,8 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
+	"io/fs"
 	"sync"
 	"time"
 
@@ -125,13 +124,14 @@ func (t *Transfer) StatusJSON() []byte {
 	return b
 }
 
-// SendFile offers the file at path to every device of contact (a name,
-// account ID or contact string). It checks the contact and the file, then
+// SendFile offers the file at path, or at a URI the SourceOpener opens
+// ("content://…"), to every device of contact (a name, account ID or
+// contact string). It checks the contact and the file, then
 // returns at once: finding the devices (up to 30s) and the transfers run
 // in the background and report through the listeners; if no device can
 // be found, the transfer fails with a state change.
 func (n *Node) SendFile(contact, path string) (*Transfer, error) {
-	fi, err := os.Stat(path)
+	fi, err := n.stat(path)
 	if err != nil {
 		return nil, err
 	}
@@ -141,7 +141,8 @@ func (n *Node) SendFile(contact, path string) (*Transfer, error) {
 	return n.send(contact, []string{path}, transfer.SanitizeName(fi.Name()))
 }
 
-// SendFiles offers files and folders, given as a JSON array of paths
+// SendFiles offers files and folders, given as a JSON array of paths (and
+// of URIs of files the SourceOpener opens)
 // ("[\"/sdcard/DCIM/Camera\", \"/data/…/report.pdf\"]"), to every device of
 // contact in one offer: each device accepts or refuses it once and
 // receives every file in a new folder of its own (see SendFile for the
@@ -154,12 +155,17 @@ func (n *Node) SendFiles(contact, pathsJSON string) (*Transfer, error) {
 	if len(paths) == 0 {
 		return nil, errors.New("peerdrop: no path to send")
 	}
-	for _, p := range paths {
-		if _, err := os.Stat(p); err != nil {
+	var first fs.FileInfo
+	for i, p := range paths {
+		fi, err := n.stat(p)
+		if err != nil {
 			return nil, err
 		}
+		if i == 0 {
+			first = fi
+		}
 	}
-	name := transfer.SanitizeName(filepath.Base(paths[0]))
+	name := transfer.SanitizeName(first.Name())
 	if len(paths) > 1 {
 		name = fmt.Sprintf("%s and %d more", name, len(paths)-1)
 	}

@@ -26,6 +26,28 @@ import org.peerdrop.mobile.Transfer;
 public class SmokeTest {
     static int passed = 0, failed = 0;
 
+    // MemOpener is an app's own storage, as a ContentResolver would be:
+    // documents in memory named by content URIs, read by position.
+    static class MemOpener implements org.peerdrop.mobile.SourceOpener {
+        final byte[] data;
+        final AtomicInteger opens = new AtomicInteger();
+        MemOpener(byte[] data) { this.data = data; }
+        @Override public org.peerdrop.mobile.SourceFile open(String uri) throws Exception {
+            if (!uri.equals("content://docs/1")) throw new java.io.FileNotFoundException(uri);
+            opens.incrementAndGet();
+            return new org.peerdrop.mobile.SourceFile() {
+                @Override public String name() { return "report.pdf"; }
+                @Override public long size() { return data.length; }
+                @Override public long modTimeMillis() { return 1700000000000L; }
+                @Override public byte[] readAt(long offset, long n) {
+                    int from = (int) Math.min(offset, data.length);
+                    return Arrays.copyOfRange(data, from, (int) Math.min(data.length, from + n));
+                }
+                @Override public void close() {}
+            };
+        }
+    }
+
     static void check(String what, boolean ok) {
         if (ok) {
             passed++;
@@ -160,6 +182,24 @@ public class SmokeTest {
         check("logs arrived", alice.logs.get() + bob.logs.get() > 0);
         check("transfer status JSON", new String(t.statusJSON()).contains("\"state\":\"finished\""));
         check("history JSON", new String(alice.node.historyJSON()).contains("video.mp4"));
+
+        // A file the app reads itself (a content URI), without a copy.
+        MemOpener opener = new MemOpener(Arrays.copyOf(data, 1024 * 1024 + 3));
+        alice.node.setSourceOpener(opener);
+        Transfer tu = alice.node.sendFile("Bob", "content://docs/1");
+        Progress endu = waitEnd(alice, tu.id(), 45000);
+        check("a content URI sent: " + (endu == null ? "none" : endu.getState() + " " + endu.getError()),
+              endu != null && endu.getState().equals("finished") && endu.getBytes() == opener.data.length);
+        Progress gotu = waitEnd(bob, tu.id(), 10000);
+        check("bob saved it as report.pdf: " + bob.savedPath, gotu != null && bob.savedPath != null && bob.savedPath.endsWith("report.pdf"));
+        check("the URI's bytes are the same, opened " + opener.opens.get() + " times",
+              bob.savedPath != null && Arrays.equals(Files.readAllBytes(Path.of(bob.savedPath)), opener.data) && opener.opens.get() >= 2);
+        try {
+            alice.node.sendFile("Bob", "content://docs/404");
+            check("an unknown URI is an exception", false);
+        } catch (Exception e) {
+            check("an unknown URI is an exception: " + e.getMessage(), true);
+        }
 
         try {
             alice.node.sendFile("Carol", src.toString());
