@@ -27,6 +27,27 @@ type Destination struct {
 	// NoResume discards a partial file left by an earlier attempt at the
 	// same transfer instead of resuming from it.
 	NoResume bool
+	// Sink, if set, takes the bytes instead of a file: Dir, Path,
+	// Overwrite and NoResume are then unused, and the transfer starts at
+	// offset 0 (a Sink does not resume).
+	Sink Sink
+}
+
+// Sink receives a transfer's bytes, in order, instead of a file
+// (Destination.Sink): a receiver that cuts them into several files, say.
+// Write is called from the Receiver's reading goroutine, Commit and Abort
+// after the last Write; exactly one of them is called.
+type Sink interface {
+	io.Writer
+	// Commit is called once every byte arrived and the digest verified,
+	// before the sender is told so (ACK): it makes the bytes durable where
+	// they belong and returns the path to report (Status.Path). An error
+	// fails the transfer, and the sender hears that saving failed.
+	Commit() (string, error)
+	// Abort is called when the transfer ends any other way (refused in
+	// the end, canceled, failed, digest mismatch): the Sink removes what
+	// it wrote.
+	Abort()
 }
 
 // Receiver runs the receiving side of one transfer: it holds the offer
@@ -60,6 +81,7 @@ type Receiver struct {
 // forwards END; the controller owns it after.
 type sink struct {
 	f        *os.File
+	w        Sink // instead of f, partial, dir and name
 	h        hash.Hash
 	partial  string
 	dir      string
@@ -68,6 +90,22 @@ type sink struct {
 	offset   int64
 	written  int64
 	released bool
+}
+
+// write writes p to the partial file or the Sink.
+func (s *sink) write(p []byte) (int, error) {
+	if s.w != nil {
+		n, err := s.w.Write(p)
+		if err != nil {
+			err = fmt.Errorf("transfer: write: %w", err)
+		}
+		return n, err
+	}
+	n, err := s.f.Write(p)
+	if err != nil {
+		err = fmt.Errorf("transfer: write %s: %w", s.partial, err)
+	}
+	return n, err
 }
 
 type rxCmd struct {
@@ -283,6 +321,10 @@ func (r *Receiver) start(dst Destination) error {
 
 func (r *Receiver) openSink(dst Destination) (*sink, error) {
 	s := &sink{dst: dst, h: r.offer.Digest.New()}
+	if dst.Sink != nil {
+		s.w = dst.Sink
+		return s, nil
+	}
 	if dst.Path != "" {
 		s.dir, s.name = filepath.Dir(dst.Path), filepath.Base(dst.Path)
 	} else if dst.Dir != "" {
@@ -395,6 +437,17 @@ func (r *Receiver) finishData(ev rxEvent) {
 		r.tr.set(StateFailed, ErrDigestMismatch)
 		return
 	}
+	if s.w != nil {
+		s.released = true // committed or aborted here
+		path, err := s.w.Commit()
+		if err != nil {
+			s.w.Abort()
+			r.failSave(fmt.Errorf("transfer: save: %w", err))
+			return
+		}
+		r.verified(path)
+		return
+	}
 	if err := s.f.Sync(); err != nil {
 		r.failSave(fmt.Errorf("transfer: sync %s: %w", s.partial, err))
 		return
@@ -405,6 +458,11 @@ func (r *Receiver) finishData(ev rxEvent) {
 		r.failSave(err)
 		return
 	}
+	r.verified(path)
+}
+
+// verified ends a transfer whose bytes are saved at path: ACK, Finished.
+func (r *Receiver) verified(path string) {
 	r.tr.mu.Lock()
 	r.tr.st.Path = path
 	r.tr.mu.Unlock()
@@ -428,6 +486,10 @@ func (r *Receiver) releaseSink(remove bool) {
 		return
 	}
 	s.released = true
+	if s.w != nil { // never committed
+		s.w.Abort()
+		return
+	}
 	s.f.Close()
 	if remove {
 		os.Remove(s.partial)
@@ -476,10 +538,10 @@ func (r *Receiver) readLoop() {
 				return
 			}
 			s.h.Write(p)
-			n, err := s.f.Write(p)
+			n, err := s.write(p)
 			s.written += int64(n)
 			if err != nil {
-				send(rxEvent{err: fmt.Errorf("transfer: write %s: %w", s.partial, err), local: true})
+				send(rxEvent{err: err, local: true})
 				draining = true
 				continue
 			}
