@@ -215,6 +215,9 @@ func (s *Sender) run(ctx context.Context) error {
 	s.c.watch(s.cfg.IdleTimeout)
 	if err := s.c.writeFrame(frameHeader, appendHeader(nil, &s.offer)); err != nil {
 		close(readerDone)
+		if !errors.Is(err, ErrTimeout) {
+			err = fmt.Errorf("%w: %w", ErrLinkFailed, err)
+		}
 		return fmt.Errorf("transfer: send header: %w", err)
 	}
 	s.c.unwatch()

@@ -75,3 +75,18 @@ func TestSendFromOpenErrors(t *testing.T) {
 		t.Fatalf("a short source was published: %v", err)
 	}
 }
+
+// TestHeaderOnClosedLink: a link that is gone before the header is a
+// link failure (the device is tried again), not a fault of the file.
+func TestHeaderOnClosedLink(t *testing.T) {
+	src, _ := writeRandom(t, t.TempDir(), "f", 10)
+	a, b := net_pipe(t)
+	b.Close()
+	s, err := NewSender(a, Source{Path: src}, fastCfg())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Run(t.Context()); !errors.Is(err, ErrLinkFailed) {
+		t.Fatalf("header on a closed link: %v", err)
+	}
+}
