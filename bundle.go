@@ -9,9 +9,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -317,35 +319,101 @@ func packID(id transfer.ID, first int) transfer.ID {
 }
 
 // sendPack sends the files of u as one transfer of their bytes end to
-// end, read into a file of the outbox first.
+// end, read from the files as they go (packReader).
 func (s *subTransfer) sendPack(m *muxLink, u unit) (int64, error) {
 	o := s.o
-	tmp := fmt.Sprintf("%s.pack-%d", o.bundle.file, u.first)
-	f, err := os.Create(tmp)
-	if err != nil {
-		return 0, err
-	}
-	defer os.Remove(tmp)
-	var total int64
-	for i := u.first; i <= u.last; i++ {
-		e, src := o.bundle.m.Entries[i], o.bundle.sources[i]
-		err := o.n.appendFile(f, src, e)
-		if err != nil {
-			f.Close()
-			return 0, err
-		}
-		total += e.Size
-	}
-	if err := f.Close(); err != nil {
-		return 0, err
-	}
-	err = s.sendStream(m, transfer.Source{Path: tmp, Name: "pack", ID: packID(o.id, u.first),
+	pr := newPackReader(o.n, o.bundle, u)
+	err := s.sendStream(m, transfer.Source{Name: "pack", ID: packID(o.id, u.first), Size: pr.size,
+		Open:     func() (transfer.File, error) { return pr, nil },
 		Metadata: map[string]string{metaBundle: o.id.String(), metaPack: fmt.Sprintf("%d-%d", u.first, u.last)}})
 	s.fileEvents(u.first, u.last, err)
 	if err != nil {
 		return 0, err
 	}
-	return total, nil
+	return pr.size, nil
+}
+
+// packReader reads the files of a pack end to end as one file (a
+// transfer.File), each opened when its bytes are first read and checked to
+// be the file offered.
+type packReader struct {
+	n     *Node
+	b     *outBundle
+	first int
+	start []int64 // where each file's bytes start in the pack
+	size  int64
+
+	mu  sync.Mutex
+	cur int           // the file open, or -1
+	f   transfer.File // its reader
+}
+
+func newPackReader(n *Node, b *outBundle, u unit) *packReader {
+	pr := &packReader{n: n, b: b, first: u.first, cur: -1}
+	for i := u.first; i <= u.last; i++ {
+		pr.start = append(pr.start, pr.size)
+		pr.size += b.m.Entries[i].Size
+	}
+	return pr
+}
+
+func (pr *packReader) ReadAt(p []byte, off int64) (int, error) {
+	pr.mu.Lock()
+	defer pr.mu.Unlock()
+	done := 0
+	for done < len(p) {
+		pos := off + int64(done)
+		if pos >= pr.size {
+			return done, io.EOF
+		}
+		k := sort.Search(len(pr.start), func(k int) bool { return pr.start[k] > pos }) - 1
+		f, err := pr.open(k)
+		if err != nil {
+			return done, err
+		}
+		e := pr.b.m.Entries[pr.first+k]
+		want := int(min(int64(len(p)-done), e.Size-(pos-pr.start[k])))
+		n, err := f.ReadAt(p[done:done+want], pos-pr.start[k])
+		done += n
+		if n < want {
+			if err == nil || errors.Is(err, io.EOF) {
+				err = fmt.Errorf("%s shrank while being sent", pr.b.sources[pr.first+k])
+			}
+			return done, err
+		}
+	}
+	return done, nil
+}
+
+// open makes file k of the pack the open one.
+func (pr *packReader) open(k int) (transfer.File, error) {
+	if pr.cur == k {
+		return pr.f, nil
+	}
+	pr.close()
+	i := pr.first + k
+	f, err := pr.n.openUnchanged(pr.b.sources[i], pr.b.m.Entries[i])
+	if err != nil {
+		return nil, err
+	}
+	pr.cur, pr.f = k, f
+	return f, nil
+}
+
+func (pr *packReader) close() {
+	if pr.f != nil {
+		pr.f.Close()
+		pr.cur, pr.f = -1, nil
+	}
+}
+
+// Close closes the file open; the pack can still be read (a transfer
+// tried again opens it anew).
+func (pr *packReader) Close() error {
+	pr.mu.Lock()
+	defer pr.mu.Unlock()
+	pr.close()
+	return nil
 }
 
 // sendStream sends src in a new stream of m; a device that has it
@@ -382,26 +450,31 @@ func (s *subTransfer) fileEvents(first, last int, err error) {
 	}
 }
 
-// appendFile copies the source of entry e to w, checking it is the file
-// offered.
-func (n *Node) appendFile(w io.Writer, src string, e manifest.Entry) error {
-	if err := n.unchanged(src, e.Size, e.ModTime); err != nil {
-		return err
+// openUnchanged opens the source of entry e, a path or a URI, and checks
+// that it is still the file offered.
+func (n *Node) openUnchanged(src string, e manifest.Entry) (transfer.File, error) {
+	var f interface {
+		transfer.File
+		Stat() (fs.FileInfo, error)
 	}
-	ts := n.fileSource(src, e.Path, e.Size, transfer.ID{})
-	var f transfer.File
 	var err error
-	if ts.Open != nil {
-		f, err = ts.Open()
+	if IsURI(src) {
+		if n.cfg.Open == nil {
+			return nil, fmt.Errorf("%w: %s", ErrNoOpener, src)
+		}
+		f, err = n.cfg.Open(src)
 	} else {
 		f, err = os.Open(src)
 	}
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer f.Close()
-	_, err = io.CopyN(w, io.NewSectionReader(f, 0, e.Size), e.Size)
-	return err
+	fi, err := f.Stat()
+	if err != nil || !fi.Mode().IsRegular() || fi.Size() != e.Size || !fi.ModTime().Equal(e.ModTime) {
+		f.Close()
+		return nil, fmt.Errorf("%s changed or is gone since it was offered", src)
+	}
+	return f, nil
 }
 
 // sendMember sends entry i in a stream of its own; a file the device has

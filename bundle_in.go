@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -41,6 +40,10 @@ type inBundle struct {
 	paths []string // where each entry goes
 	files int      // entries that are files
 	total int64    // their bytes
+
+	// fresh: placed by this attempt, so a file not received in it is
+	// not at its place (no need to look).
+	fresh bool
 
 	mu     sync.Mutex
 	got    []bool
@@ -84,6 +87,7 @@ func (n *Node) openBundle(t *IncomingTransfer, dir string) (*inBundle, error) {
 	}
 	layout := filepath.Join(n.cfg.Home, inboxDir, id.String()+".layout")
 	var paths []string
+	fresh := false
 	if b, err := os.ReadFile(layout); err == nil && json.Unmarshal(b, &paths) == nil && len(paths) == len(m.Entries) && placedUnder(paths, dir) {
 		for i, e := range m.Entries { // folders an earlier attempt made may be gone
 			p := filepath.Dir(paths[i])
@@ -98,15 +102,16 @@ func (n *Node) openBundle(t *IncomingTransfer, dir string) (*inBundle, error) {
 		if paths, err = plan.Place(dir, m.Entries); err != nil {
 			return nil, err
 		}
+		fresh = true
 		b, _ := json.Marshal(paths)
 		if err := fsutil.WriteFileAtomic(layout, b); err != nil {
 			return nil, err
 		}
 	}
 	b := &inBundle{id: id, peer: t.offer.From, m: m, paths: paths, files: s.Files, total: s.Bytes, got: make([]bool, len(m.Entries)),
-		last: time.Now(), done: make(chan struct{})}
+		fresh: fresh, last: time.Now(), done: make(chan struct{})}
 	for i, e := range m.Entries {
-		if !e.Dir && b.received(i) {
+		if !e.Dir && b.has(i) {
 			b.got[i], b.have, b.bytes = true, b.have+1, b.bytes+e.Size
 		}
 	}
@@ -136,6 +141,12 @@ func placedUnder(paths []string, dir string) bool {
 func (b *inBundle) received(i int) bool {
 	fi, err := os.Lstat(b.paths[i])
 	return err == nil && fi.Mode().IsRegular() && fi.Size() == b.m.Entries[i].Size && (b.m.Entries[i].Size > 0 || b.got[i])
+}
+
+// has reports whether file i was received, in this attempt or (at its
+// place) in an earlier one. b.mu is held.
+func (b *inBundle) has(i int) bool {
+	return b.got[i] || !b.fresh && b.received(i)
 }
 
 // wait waits until every file arrived, or none moved for idle, or the
@@ -191,7 +202,7 @@ func (n *Node) receiveMember(r *transfer.Receiver, from signaling.Peer) {
 	}
 	e := b.m.Entries[i]
 	b.mu.Lock()
-	have := b.got[i] || b.received(i)
+	have := b.has(i)
 	if !have {
 		b.active++
 	}
@@ -317,9 +328,11 @@ func (n *Node) trackBundle(t *IncomingTransfer) transfer.Status {
 	return st
 }
 
-// receivePack receives a pack of small files (see units) and cuts it
-// into its files along the manifest's sizes, each written beside its
-// place and renamed into it; one syncfs makes them durable.
+// receivePack receives a pack of small files (see units) straight into
+// them, cutting its bytes along the manifest's sizes (packSink): each file
+// is written beside its place, and once the pack is verified they are
+// renamed into place and made durable (one syncfs) before the sender hears
+// that it arrived.
 func (n *Node) receivePack(r *transfer.Receiver, from signaling.Peer) {
 	o := r.Offer()
 	bid, ok := hexID(o.Metadata[metaBundle])
@@ -341,9 +354,11 @@ func (n *Node) receivePack(r *transfer.Receiver, from signaling.Peer) {
 		return
 	}
 	b.mu.Lock()
+	skip := make([]bool, last-first+1)
 	missing := false
 	for i := first; i <= last; i++ {
-		missing = missing || !(b.got[i] || b.received(i))
+		skip[i-first] = b.has(i)
+		missing = missing || !skip[i-first]
 	}
 	if missing {
 		b.active++
@@ -357,12 +372,8 @@ func (n *Node) receivePack(r *transfer.Receiver, from signaling.Peer) {
 		}
 		return
 	}
-	tmp := filepath.Join(n.cfg.Home, inboxDir, fmt.Sprintf("%s.pack-%d", bid, first))
-	_, err := r.Accept(n.ctx, transfer.Destination{Path: tmp, Overwrite: true})
-	if err == nil {
-		err = b.unpack(tmp, first, last)
-	}
-	os.Remove(tmp)
+	ps := &packSink{b: b, first: first, last: last, skip: skip, next: first}
+	_, err := r.Accept(n.ctx, transfer.Destination{Sink: ps})
 	b.mu.Lock()
 	b.active--
 	b.mu.Unlock()
@@ -374,52 +385,129 @@ func (n *Node) receivePack(r *transfer.Receiver, from signaling.Peer) {
 	}
 }
 
-// unpack cuts a verified pack into the files first..last.
-func (b *inBundle) unpack(pack string, first, last int) error {
-	f, err := os.Open(pack)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	for i := first; i <= last; i++ {
-		e := b.m.Entries[i]
-		if b.received(i) {
-			if _, err := f.Seek(e.Size, io.SeekCurrent); err != nil {
-				return err
-			}
-			continue
-		}
-		if err := place(f, b.paths[i], e); err != nil {
-			return err
-		}
-	}
-	return fsutil.SyncFS(filepath.Dir(b.paths[first]))
+// packSink cuts a pack's bytes into the files first..last of a bundle
+// (a transfer.Sink). Each file is written under a hidden name beside its
+// place; Commit renames them into place and syncs the file system, Abort
+// removes them. Files received before (skip) are read past.
+type packSink struct {
+	b           *inBundle
+	first, last int
+	skip        []bool
+
+	next  int      // the entry the next byte belongs to
+	f     *os.File // its hidden file, if open
+	left  int64    // its bytes still to come
+	temps []string // hidden files written, in entry order
 }
 
-// place writes size bytes of r as the file at path, through a hidden
-// file beside it renamed into place.
-func place(r io.Reader, path string, e manifest.Entry) error {
+// tempName is where entry i is written until the pack is verified.
+func (p *packSink) tempName(i int) string {
+	return filepath.Join(filepath.Dir(p.b.paths[i]), fmt.Sprintf(".peerdrop-%s-%d", p.b.id.String()[:16], i))
+}
+
+// open starts entry p.next: a hidden file, or nothing to write for a file
+// received before.
+func (p *packSink) open() error {
+	i := p.next
+	e := p.b.m.Entries[i]
+	p.left = e.Size
+	if p.skip[i-p.first] {
+		return nil
+	}
 	mode := os.FileMode(0o600)
 	if e.Exec {
 		mode = 0o700
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".peerdrop-*")
+	tmp := p.tempName(i)
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|fsutil.NoFollow, mode)
 	if err != nil {
 		return err
 	}
-	_, err = io.CopyN(tmp, r, e.Size)
+	p.f = f
+	p.temps = append(p.temps, tmp)
+	return nil
+}
+
+// end finishes entry p.next (its bytes all written) and moves on.
+func (p *packSink) end() error {
+	i := p.next
+	p.next++
+	if p.f == nil {
+		return nil
+	}
+	err := p.f.Close()
+	p.f = nil
 	if err == nil {
-		err = tmp.Chmod(mode)
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		os.Chtimes(tmp.Name(), time.Time{}, e.ModTime)
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
+		err = os.Chtimes(p.tempName(i), time.Time{}, p.b.m.Entries[i].ModTime)
 	}
 	return err
+}
+
+func (p *packSink) Write(data []byte) (int, error) {
+	n := 0
+	for {
+		// Entries with no bytes left (empty files included) end here.
+		for p.next <= p.last && p.f == nil && p.left == 0 {
+			if err := p.open(); err != nil {
+				return n, err
+			}
+			if p.left > 0 {
+				break
+			}
+			if err := p.end(); err != nil {
+				return n, err
+			}
+		}
+		if len(data) == 0 {
+			return n, nil
+		}
+		if p.next > p.last {
+			return n, errors.New("more bytes than the pack's files")
+		}
+		k := int(min(int64(len(data)), p.left))
+		if p.f != nil {
+			if _, err := p.f.Write(data[:k]); err != nil {
+				return n, err
+			}
+		}
+		n += k
+		data = data[k:]
+		if p.left -= int64(k); p.left == 0 {
+			if err := p.end(); err != nil {
+				return n, err
+			}
+		}
+	}
+}
+
+// Commit renames the verified files into place and makes them durable.
+func (p *packSink) Commit() (string, error) {
+	if _, err := p.Write(nil); err != nil { // empty files at the end
+		return "", err
+	}
+	if p.next <= p.last {
+		return "", errors.New("the pack ended before its files")
+	}
+	for i := p.first; i <= p.last; i++ {
+		if p.skip[i-p.first] {
+			continue
+		}
+		if err := os.Rename(p.tempName(i), p.b.paths[i]); err != nil {
+			return "", err
+		}
+	}
+	p.temps = nil
+	return "", fsutil.SyncFS(filepath.Dir(p.b.paths[p.first]))
+}
+
+// Abort removes the hidden files written.
+func (p *packSink) Abort() {
+	if p.f != nil {
+		p.f.Close()
+		p.f = nil
+	}
+	for _, t := range p.temps {
+		os.Remove(t)
+	}
+	p.temps = nil
 }

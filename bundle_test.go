@@ -2,6 +2,8 @@ package peerdrop
 
 import (
 	"context"
+	"crypto/rand"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -216,4 +218,91 @@ func TestFolderResumes(t *testing.T) {
 	if got != 12 {
 		t.Fatalf("%d files received, want 12", got)
 	}
+}
+
+// TestPackSink: a pack's bytes, in chunks of any size, are cut into its
+// files (empty ones included, those received before read past), which
+// appear only at Commit, with their mode and time; Abort leaves nothing.
+func TestPackSink(t *testing.T) {
+	dir := t.TempDir()
+	mod := time.Unix(1_600_000_000, 0)
+	sizes := []int64{5, 0, 1000, 0, 3, 70_000, 1, 0}
+	b := &inBundle{id: transfer.NewID(), m: &manifest.Manifest{}, got: make([]bool, len(sizes))}
+	var pack []byte
+	want := map[int][]byte{}
+	for i, size := range sizes {
+		b.m.Entries = append(b.m.Entries, manifest.Entry{Path: fmt.Sprint("f", i), Size: size, Exec: i == 2, ModTime: mod})
+		b.paths = append(b.paths, filepath.Join(dir, fmt.Sprint("f", i)))
+		data := make([]byte, size)
+		rand.Read(data)
+		pack, want[i] = append(pack, data...), data
+	}
+	// Entry 4 was received by an earlier attempt: it is read past.
+	os.WriteFile(b.paths[4], want[4], 0o600)
+	skip := []bool{false, false, false, false, true, false, false, false}
+	for _, chunk := range []int{1, 7, 4096, len(pack)} {
+		for i := range sizes {
+			if i != 4 {
+				os.Remove(b.paths[i])
+			}
+		}
+		p := &packSink{b: b, first: 0, last: len(sizes) - 1, skip: skip, next: 0}
+		for rest := pack; len(rest) > 0; {
+			k := min(chunk, len(rest))
+			if n, err := p.Write(rest[:k]); err != nil || n != k {
+				t.Fatalf("chunk %d: write %d, %v", chunk, n, err)
+			}
+			rest = rest[k:]
+		}
+		if _, err := os.Stat(b.paths[0]); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("chunk %d: a file appeared before Commit", chunk)
+		}
+		if _, err := p.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		for i := range sizes {
+			sameFile(t, b.paths[i], want[i])
+			fi, _ := os.Stat(b.paths[i])
+			if i != 4 && (!fi.ModTime().Equal(mod) || (fi.Mode().Perm()&0o100 != 0) != (i == 2)) {
+				t.Errorf("chunk %d: f%d: %v %v", chunk, i, fi.Mode(), fi.ModTime())
+			}
+		}
+		if names := hidden(t, dir); len(names) != 0 {
+			t.Fatalf("chunk %d: left behind: %v", chunk, names)
+		}
+	}
+	// Aborted halfway; and one byte too many.
+	p := &packSink{b: b, first: 0, last: len(sizes) - 1, skip: make([]bool, len(sizes)), next: 0}
+	p.Write(pack[:1500])
+	p.Abort()
+	if names := hidden(t, dir); len(names) != 0 {
+		t.Fatalf("abort left: %v", names)
+	}
+	p = &packSink{b: b, first: 0, last: len(sizes) - 1, skip: make([]bool, len(sizes)), next: 0}
+	if _, err := p.Write(append(pack[:len(pack):len(pack)], 0)); err == nil {
+		t.Fatal("a byte past the pack's files was taken")
+	}
+	p.Abort()
+	p = &packSink{b: b, first: 0, last: len(sizes) - 1, skip: make([]bool, len(sizes)), next: 0}
+	p.Write(pack[:100])
+	if _, err := p.Commit(); err == nil {
+		t.Fatal("a short pack was committed")
+	}
+	p.Abort()
+}
+
+// hidden lists the hidden files in dir.
+func hidden(t *testing.T, dir string) []string {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), ".") {
+			out = append(out, e.Name())
+		}
+	}
+	return out
 }

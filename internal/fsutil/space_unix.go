@@ -21,3 +21,7 @@ func EnoughSpace(dir string, need int64) error {
 	}
 	return nil
 }
+
+// NoFollow is the open flag that refuses a symbolic link as the last
+// component of the path.
+const NoFollow = unix.O_NOFOLLOW
