@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/metrics"
 	"slices"
 	"strconv"
 	"sync"
@@ -289,13 +290,17 @@ func BenchmarkLinkReuse(b *testing.B) {
 // BenchmarkFolder sends many files in one offer (SendFiles) and, in the
 // same run, alternating, one file of the same total size (SendFile) over
 // the same stack, to one device, and reports the ratio of their times
-// (target ≥ 0.7) and the peak heap in use during the folder's send.
+// (target ≥ 0.7); fs-floor-ratio is the time it takes merely to write the
+// same files as a receiver publishes them (create, write, close, set the
+// time, rename; one goroutine) against the folder's send. Memory: the peak
+// heap in use, and the peak live heap (after a GC) per file, of both
+// Nodes during the folder's sends.
 func BenchmarkFolder(b *testing.B) {
 	for _, c := range []struct {
 		name  string
 		files int
 		size  int64
-	}{{"100x100KiB", 100, 100 << 10}, {"10000x1KiB", 10000, 1 << 10}} {
+	}{{"100x100KiB", 100, 100 << 10}, {"10000x1KiB", 10000, 1 << 10}, {"40000x1KiB", 40000, 1 << 10}} {
 		b.Run(c.name, func(b *testing.B) {
 			dir := benchDir(b)
 			folder := filepath.Join(dir, "folder")
@@ -305,6 +310,7 @@ func BenchmarkFolder(b *testing.B) {
 			}
 			one, _ := file(b, dir, "one.bin", int64(c.files)*c.size)
 			tn := newMemNet()
+			tn.quiet = true // the heap measured is the Nodes'
 			bob := tn.node(b, "bob", func(cfg *Config) {
 				cfg.AutoAccept = AcceptUpTo(1 << 40)
 				cfg.DownloadDir = filepath.Join(dir, "bob")
@@ -332,9 +338,11 @@ func BenchmarkFolder(b *testing.B) {
 			var peak uint64
 			stop := make(chan struct{})
 			sampled := make(chan struct{})
+			var livePeak uint64
 			go func() {
 				defer close(sampled)
 				var ms runtime.MemStats
+				live := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
 				t := time.NewTicker(10 * time.Millisecond)
 				defer t.Stop()
 				for {
@@ -344,14 +352,17 @@ func BenchmarkFolder(b *testing.B) {
 					case <-t.C:
 						runtime.ReadMemStats(&ms)
 						peak = max(peak, ms.HeapInuse)
+						metrics.Read(live)
+						livePeak = max(livePeak, live[0].Value.Uint64())
 					}
 				}
 			}()
-			var many, single time.Duration
+			var many, single, floor time.Duration
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				single += send(one)
 				many += send(folder)
+				floor += writeFiles(b, dir, c.files, c.size)
 			}
 			b.StopTimer()
 			close(stop)
@@ -360,8 +371,46 @@ func BenchmarkFolder(b *testing.B) {
 			b.ReportMetric(float64(int64(c.files)*c.size)*float64(b.N)/many.Seconds()/1e6, "folder-MB/s")
 			b.ReportMetric(float64(int64(c.files)*c.size)*float64(b.N)/single.Seconds()/1e6, "one-file-MB/s")
 			b.ReportMetric(single.Seconds()/many.Seconds(), "ratio")
+			b.ReportMetric(floor.Seconds()/many.Seconds(), "fs-floor-ratio")
 			b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MiB")
+			b.ReportMetric(float64(livePeak)/(1<<20), "peak-live-MiB")
+			b.ReportMetric(float64(livePeak)/float64(c.files), "live-B/file")
 			b.ReportMetric(0, "ns/op")
 		})
 	}
+}
+
+// writeFiles writes n files of size bytes into a new folder of dir as a
+// receiver publishes each file (a hidden name, set the time, rename), and
+// returns the time it took.
+func writeFiles(b *testing.B, dir string, n int, size int64) time.Duration {
+	d, err := os.MkdirTemp(dir, "floor-")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer os.RemoveAll(d)
+	data := make([]byte, size)
+	mod := time.Unix(1_700_000_000, 0)
+	start := time.Now()
+	for i := range n {
+		tmp := filepath.Join(d, fmt.Sprintf(".t%05d", i))
+		f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if err != nil {
+			b.Fatal(err)
+		}
+		_, err = f.Write(data)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err == nil {
+			err = os.Chtimes(tmp, time.Time{}, mod)
+		}
+		if err == nil {
+			err = os.Rename(tmp, filepath.Join(d, fmt.Sprintf("f%05d.bin", i)))
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	return time.Since(start)
 }

@@ -25,8 +25,9 @@ var loopback = netip.MustParseAddrPort("127.0.0.1:0")
 // testNet is a local DHT of plain nodes on loopback that Nodes bootstrap
 // from, or, from newMemNet, an in-memory transport they share.
 type testNet struct {
-	boot []netip.AddrPort
-	mem  *signaling.MemoryTransport
+	boot  []netip.AddrPort
+	mem   *signaling.MemoryTransport
+	quiet bool // the Nodes' events are not recorded (benchmarks of memory)
 }
 
 // newMemNet is a testNet whose Nodes signal through one in-memory
@@ -139,7 +140,9 @@ func (tn *testNet) open(t testing.TB, home string, mod func(*Config)) *testNode 
 	ev := &events{}
 	user := cfg.OnEvent
 	cfg.OnEvent = func(e Event) {
-		ev.add(e)
+		if !tn.quiet {
+			ev.add(e)
+		}
 		if user != nil {
 			user(e)
 		}
