@@ -97,33 +97,13 @@ func (a *app) demo(size int64, keep bool) error {
 		return "Alice"
 	})
 	defer disp.close()
-	for _, p := range []*demoPeer{alice, laptop, phone} {
-		p.inbox = filepath.Join(p.home, "received")
-		cfg := &peerdrop.Config{Home: p.home, Bootstrap: boot, DHTListen: loopback, DownloadDir: p.inbox,
-			ICE:            ice.Config{ListenAddrs: []netip.AddrPort{loopback}},
-			ContactRefresh: 2 * time.Second, Logger: a.log}
-		if p == alice {
-			cfg.OnEvent = disp.event
-		} else {
-			cfg.AutoAccept = func(peerdrop.Offer) bool { return true }
-		}
-		if p.node, err = peerdrop.Open(cfg); err != nil {
-			return err
-		}
-		defer p.node.Close()
-	}
-	for _, p := range []*demoPeer{alice, laptop, phone} {
-		if _, err := p.node.PublishDevices(ctx); err != nil {
-			return fmt.Errorf("%s: publish devices: %w", p.label, err)
-		}
-	}
-	if err := meet(ctx, alice.node, bobID, 2); err != nil {
+	closeNodes, err := a.demoOpen(ctx, boot, disp.event, alice, laptop, phone)
+	defer closeNodes()
+	if err != nil {
 		return err
 	}
-	for _, p := range []*demoPeer{laptop, phone} {
-		if err := meet(ctx, p.node, aliceID, 1); err != nil {
-			return err
-		}
+	if err := demoMeet(ctx, alice, laptop, phone, aliceID, bobID); err != nil {
+		return err
 	}
 
 	// The file.
@@ -165,6 +145,52 @@ func (a *app) demo(size int64, keep bool) error {
 	}
 	a.printf("Demo passed: %s to 2 devices in %.2fs (%s/s each), both copies verified; %.1fs in all, nothing left behind.\n",
 		humanBytes(size), took.Seconds(), humanBytes(int64(rate)), time.Since(begin).Seconds())
+	return nil
+}
+
+// demoOpen opens the devices on loopback, Alice's with the display and
+// Bob's accepting everything from contacts; closeNodes closes those open.
+func (a *app) demoOpen(ctx context.Context, boot []netip.AddrPort, show func(peerdrop.Event), alice *demoPeer, bobs ...*demoPeer) (closeNodes func(), err error) {
+	var open []*peerdrop.Node
+	closeNodes = func() {
+		for _, n := range open {
+			n.Close()
+		}
+	}
+	for _, p := range append([]*demoPeer{alice}, bobs...) {
+		p.inbox = filepath.Join(p.home, "received")
+		cfg := &peerdrop.Config{Home: p.home, Bootstrap: boot, DHTListen: loopback, DownloadDir: p.inbox,
+			ICE:            ice.Config{ListenAddrs: []netip.AddrPort{loopback}},
+			ContactRefresh: 2 * time.Second, Logger: a.log}
+		if p == alice {
+			cfg.OnEvent = show
+		} else {
+			cfg.AutoAccept = func(peerdrop.Offer) bool { return true }
+		}
+		if p.node, err = peerdrop.Open(cfg); err != nil {
+			return closeNodes, err
+		}
+		open = append(open, p.node)
+	}
+	for _, p := range append([]*demoPeer{alice}, bobs...) {
+		if _, err := p.node.PublishDevices(ctx); err != nil {
+			return closeNodes, fmt.Errorf("%s: publish devices: %w", p.label, err)
+		}
+	}
+	return closeNodes, nil
+}
+
+// demoMeet waits until Alice sees Bob's two devices and each of them
+// sees Alice.
+func demoMeet(ctx context.Context, alice, laptop, phone *demoPeer, aliceID, bobID identity.AccountID) error {
+	if err := meet(ctx, alice.node, bobID, 2); err != nil {
+		return err
+	}
+	for _, p := range []*demoPeer{laptop, phone} {
+		if err := meet(ctx, p.node, aliceID, 1); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
