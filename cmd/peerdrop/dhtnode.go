@@ -42,79 +42,7 @@ certificate is --proxy-cert/--proxy-key (from a CA: devices use https://HOST:POR
 or one it creates and keeps in the home (proxy-tls.pem), whose key's pin is part
 of the printed peerdrop-proxy://HOST:PORT#PIN address.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			listen := a.opt.listen
-			if listen == "" {
-				listen = defaultDHTNodeListen
-			}
-			ap, err := parseListen(listen)
-			if err != nil {
-				return err
-			}
-			boot, err := netopt.Bootstrap(a.ctx, a.opt.bootstrap)
-			if err != nil {
-				return optErr(err, "give the node's IP address, or check the name")
-			}
-			cfg := &dht.Config{Listen: ap, Bootstrap: boot, Global: a.opt.global, StateFile: state, Serve: true, Logger: a.log}
-			if a.opt.lan {
-				cfg.LAN = &dht.LANConfig{}
-			}
-			d, err := dht.New(cfg)
-			if err != nil {
-				return withHint(exitError, err, "is the port in use? pick another with --listen")
-			}
-			defer d.Close()
-			id := d.ID()
-			if a.opt.json {
-				a.emitJSON(map[string]any{"event": "listening", "addr": d.Addr().String(), "id": fmt.Sprintf("%x", id)})
-			} else {
-				a.printf("DHT node %x listening on %s (UDP). Devices use: --bootstrap %s\n", id[:8], d.Addr(), d.Addr())
-			}
-			var srv *proxy.Server
-			if px.listen != "" {
-				if srv, err = a.serveProxy(d, px); err != nil {
-					return err
-				}
-				defer srv.Close()
-			}
-			ctx := a.ctx
-			if runFor > 0 {
-				var cancel context.CancelFunc
-				ctx, cancel = context.WithTimeout(ctx, runFor)
-				defer cancel()
-			}
-			booted := make(chan struct{})
-			go func() {
-				defer close(booted)
-				bctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-				defer cancel()
-				if err := d.Bootstrap(bctx); err != nil && ctx.Err() == nil {
-					a.log.Warn("bootstrap failed", "err", err)
-				}
-			}()
-			defer func() { <-booted }()
-			var tick <-chan time.Time
-			if every > 0 {
-				t := time.NewTicker(every)
-				defer t.Stop()
-				tick = t.C
-			}
-			for {
-				select {
-				case <-ctx.Done():
-					a.stats(d, "stopped")
-					if srv != nil {
-						a.proxyStats(srv.Stats())
-					}
-					return nil
-				case <-tick:
-					a.stats(d, "stats")
-					if srv != nil {
-						a.proxyStats(srv.Stats())
-					}
-				}
-			}
-		},
+		RunE: func(*cobra.Command, []string) error { return a.dhtNode(state, every, runFor, px) },
 	}
 	c.Flags().StringVar(&state, "state", "", "file that keeps the routing table across restarts")
 	c.Flags().StringVar(&px.listen, "proxy", "", "also serve signaling over HTTPS on `ADDR` (TCP, e.g. :443), for devices on networks that block UDP")
@@ -124,6 +52,93 @@ of the printed peerdrop-proxy://HOST:PORT#PIN address.`,
 	c.Flags().DurationVar(&every, "stats", time.Minute, "how often to print statistics (0: never)")
 	c.Flags().DurationVar(&runFor, "for", 0, "stop after this long (0: until interrupted)")
 	return c
+}
+
+// dhtNode runs the dht-node command: the node, and the proxy with
+// --proxy, until interrupted or runFor has passed, printing statistics
+// every so often.
+func (a *app) dhtNode(state string, every, runFor time.Duration, px proxyFlags) error {
+	d, err := a.startDHTNode(state)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	var srv *proxy.Server
+	if px.listen != "" {
+		if srv, err = a.serveProxy(d, px); err != nil {
+			return err
+		}
+		defer srv.Close()
+	}
+	ctx := a.ctx
+	if runFor > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, runFor)
+		defer cancel()
+	}
+	booted := make(chan struct{})
+	go func() {
+		defer close(booted)
+		bctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		if err := d.Bootstrap(bctx); err != nil && ctx.Err() == nil {
+			a.log.Warn("bootstrap failed", "err", err)
+		}
+	}()
+	defer func() { <-booted }()
+	var tick <-chan time.Time
+	if every > 0 {
+		t := time.NewTicker(every)
+		defer t.Stop()
+		tick = t.C
+	}
+	report := func(what string) {
+		a.stats(d, what)
+		if srv != nil {
+			a.proxyStats(srv.Stats())
+		}
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			report("stopped")
+			return nil
+		case <-tick:
+			report("stats")
+		}
+	}
+}
+
+// startDHTNode starts the node (--listen, --bootstrap, --global, --lan)
+// and says where it listens.
+func (a *app) startDHTNode(state string) (*dht.Node, error) {
+	listen := a.opt.listen
+	if listen == "" {
+		listen = defaultDHTNodeListen
+	}
+	ap, err := parseListen(listen)
+	if err != nil {
+		return nil, err
+	}
+	boot, err := netopt.Bootstrap(a.ctx, a.opt.bootstrap)
+	if err != nil {
+		return nil, optErr(err, "give the node's IP address, or check the name")
+	}
+	cfg := &dht.Config{Listen: ap, Bootstrap: boot, Global: a.opt.global, StateFile: state, Serve: true, Logger: a.log}
+	if a.opt.lan {
+		cfg.LAN = &dht.LANConfig{}
+	}
+	d, err := dht.New(cfg)
+	if err != nil {
+		return nil, withHint(exitError, err, "is the port in use? pick another with --listen")
+	}
+	id := d.ID()
+	if a.opt.json {
+		a.emitJSON(map[string]any{"event": "listening", "addr": d.Addr().String(), "id": fmt.Sprintf("%x", id)})
+	} else {
+		a.printf("DHT node %x listening on %s (UDP). Devices use: --bootstrap %s\n", id[:8], d.Addr(), d.Addr())
+	}
+	return d, nil
 }
 
 func (a *app) stats(d *dht.Node, what string) {
