@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log"
 	"net/netip"
 	"os"
@@ -159,4 +160,63 @@ func ExampleNode_Offers() {
 	// note.txt → finished <nil>
 	// note.txt from Alice saved as note.txt <nil>
 	// film.mkv → refused refused: bob: refused (transfer: refused by peer: too large for this phone)
+}
+
+// Alice sends a folder and a file as one offer: Bob's device decides once
+// (here AutoAccept sees the number of files and their total size), and
+// receives them in a new folder of its own, every file verified.
+func ExampleNode_SendFiles() {
+	dir, err := os.MkdirTemp("", "peerdrop-example")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	dht := &signaling.MemoryTransport{Notify: true}
+	alice := exampleNode(dir, "alice", dht, nil)
+	defer alice.Close()
+	bob := exampleNode(dir, "bob", dht, func(c *peerdrop.Config) {
+		c.AutoAccept = func(o peerdrop.Offer) bool {
+			fmt.Printf("Bob's device is offered %s: %d files, %d bytes\n", o.Name, o.Files, o.Size)
+			return o.Files <= 100 && o.Size <= 1<<30
+		}
+	})
+	defer bob.Close()
+	_, _ = alice.AddContact(bob.Account(), "Bob")
+	_, _ = bob.AddContact(alice.Account(), "Alice")
+
+	trip := filepath.Join(dir, "trip")
+	_ = os.MkdirAll(filepath.Join(trip, "day 1"), 0o700)
+	_ = os.WriteFile(filepath.Join(trip, "day 1", "beach.jpg"), []byte("sand"), 0o600)
+	_ = os.WriteFile(filepath.Join(trip, "notes.txt"), []byte("sunny"), 0o600)
+	plan := filepath.Join(dir, "plan.pdf")
+	_ = os.WriteFile(plan, []byte("%PDF"), 0o600)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var out *peerdrop.OutgoingTransfer
+	for out == nil { // Bob's device list may not be published yet
+		if out, err = alice.SendFiles(ctx, bob.Account(), []string{trip, plan}); err != nil && !errors.Is(err, signaling.ErrNotFound) {
+			log.Fatal(err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := out.Wait(ctx); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("aggregate:", out.Status().State)
+	got := filepath.Join(dir, "bob", "downloads")
+	_ = filepath.WalkDir(got, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			b, _ := os.ReadFile(p)
+			rel, _ := filepath.Rel(got, p)
+			fmt.Printf("%s: %q\n", filepath.ToSlash(rel), b)
+		}
+		return nil
+	})
+	// Output:
+	// Bob's device is offered trip/ and 1 more: 3 files, 13 bytes
+	// aggregate: finished
+	// plan.pdf: "%PDF"
+	// trip/day 1/beach.jpg: "sand"
+	// trip/notes.txt: "sunny"
 }
