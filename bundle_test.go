@@ -220,6 +220,81 @@ func TestFolderResumes(t *testing.T) {
 	}
 }
 
+// TestFolderReask: the receiver stops in the middle of a folder that the
+// sender does not try again (no delivery window); started again, it asks
+// for the rest (Reask, "peerdrop resume"): the sender offers the folder
+// again on a link with streams, and only the files missing come, small
+// ones in packs too, into the same folder.
+func TestFolderReask(t *testing.T) {
+	t.Parallel()
+	var stop atomic.Pointer[func()]
+	tn, alice, bobs := aliceAndBob(t, 1, retrySoon, func(c *Config) {
+		c.AutoAccept = AcceptUpTo(1 << 40)
+		c.OnEvent = func(e Event) {
+			if e.Kind == EventFile && e.Direction == Incoming && e.State == multidevice.Finished {
+				if f := stop.Swap(nil); f != nil { // after the first file
+					go (*f)()
+					time.Sleep(200 * time.Millisecond)
+				}
+			}
+		}
+	})
+	bob := bobs[0]
+	closed := make(chan struct{})
+	closeBob := func() { bob.Close(); close(closed) }
+	stop.Store(&closeBob)
+	dir := t.TempDir()
+	album := filepath.Join(dir, "album")
+	os.MkdirAll(filepath.Join(album, "small"), 0o700)
+	want := map[string][]byte{}
+	for i := range 6 {
+		_, want[fmt.Sprintf("%02d.jpg", i)] = file(t, album, fmt.Sprintf("%02d.jpg", i), 8<<20)
+	}
+	for i := range 40 {
+		_, want[fmt.Sprintf("small/%02d.txt", i)] = file(t, filepath.Join(album, "small"), fmt.Sprintf("%02d.txt", i), 3000)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	out, err := alice.SendFiles(ctx, bob.Account(), []string{album}, WithDeliveryWindow(-1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-closed:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("no file arrived: %+v", out.Devices())
+	}
+	if err := out.Wait(ctx); err == nil {
+		t.Fatal("the folder arrived whole at a device that stopped")
+	}
+	bob = tn.open(t, bob.home, bob.cfg.modFrom())
+	converge(t, []*testNode{bob}, []*testNode{alice})
+	in, err := bob.Reask(ctx, out.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := in.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	h := bob.History()[0]
+	if h.State != multidevice.Finished || h.Path != filepath.Join(bob.Node.cfg.DownloadDir, "album") {
+		t.Fatalf("record %+v", h)
+	}
+	for rel, data := range want {
+		sameFile(t, filepath.Join(h.Path, filepath.FromSlash(rel)), data)
+	}
+	got := 0
+	for _, e := range slices.Concat(bobs[0].ev.list(), bob.ev.list()) {
+		if e.Kind == EventFile && e.State == multidevice.Finished {
+			got++
+		}
+	}
+	if got != len(want) {
+		t.Fatalf("%d files received, want %d (each once)", got, len(want))
+	}
+	waitFor(t, 10*time.Second, func() bool { return alice.History()[0].State == multidevice.Finished })
+}
+
 // TestPackSink: a pack's bytes, in chunks of any size, are cut into its
 // files (empty ones included, those received before read past), which
 // appear only at Commit, with their mode and time; Abort leaves nothing.

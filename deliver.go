@@ -335,7 +335,22 @@ func (n *Node) serveReask(in *signaling.Incoming, req request) {
 		s.afterReask(multidevice.Failed, 0, err)
 		return
 	}
-	state, bytes, err := s.deliver(link, sel, false)
+	if s.o.bundle == nil {
+		state, bytes, err := s.deliver(link, sel, false)
+		s.afterReask(state, bytes, err)
+		return
+	}
+	// Many files go in streams: the device asked for a link with them.
+	m, err := n.adopt(link, sel, in.From, false)
+	if err == nil && m == nil {
+		link.Close()
+		err = errors.New("the device re-asked for many files on a link without streams")
+	}
+	if err != nil {
+		s.afterReask(multidevice.Failed, 0, err)
+		return
+	}
+	state, bytes, err := s.deliverBundle(m, sel, false)
 	s.afterReask(state, bytes, err)
 }
 
@@ -362,10 +377,6 @@ func (n *Node) reaskSub(id transfer.ID, from signaling.Peer) (*subTransfer, NoCo
 		switch {
 		case o.peer != from.Account:
 			return nil, NoNotAllowed
-		case o.bundle != nil:
-			// Many files go in streams of a kept link: the sender tries
-			// the device again by itself (deferred delivery).
-			return nil, NoUnknown
 		}
 		if s := o.join(from); s != nil {
 			return s, 0
@@ -377,8 +388,6 @@ func (n *Node) reaskSub(id transfer.ID, from signaling.Peer) (*subTransfer, NoCo
 		return nil, NoUnknown
 	case rec.Peer != from.Account:
 		return nil, NoNotAllowed
-	case rec.MediaType == ManifestType:
-		return nil, NoUnknown
 	}
 	o := n.restore(rec)
 	if o.sourceUnchanged() != nil {

@@ -46,7 +46,7 @@ type muxLink struct {
 
 // protocols are the ALPN protocols offered on the link of a request.
 func (n *Node) protocols(req request) []string {
-	if req.kind == kindFile && !req.single && (n.cfg.LinkIdle > 0 || req.bundle) {
+	if req.kind == kindFile && !req.single && (n.cfg.LinkIdle > 0 || req.bundle) || req.kind == kindReask && req.bundle {
 		return []string{tlslink.ALPNMux, tlslink.ALPN}
 	}
 	return []string{tlslink.ALPN}

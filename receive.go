@@ -416,6 +416,9 @@ func (n *Node) Reask(ctx context.Context, id transfer.ID) (*IncomingTransfer, er
 	if !ok {
 		return nil, fmt.Errorf("peerdrop: the sending device %s is no longer a device of %s", rec.PeerDevice.Short(), rec.Peer.Short())
 	}
+	if rec.Files > 0 {
+		return n.reaskBundle(ctx, e.Peer(rec.Peer), id)
+	}
 	link, sel, err := n.dial(ctx, e.Peer(rec.Peer), request{kind: kindReask, id: id})
 	var no *NoError
 	if errors.As(err, &no) && no.Code == NoBusy {
@@ -453,4 +456,30 @@ func (n *Node) Reask(ctx context.Context, id transfer.ID) (*IncomingTransfer, er
 		n.track(t) // the node is closing: track returns at once
 	}
 	return t, nil
+}
+
+// reaskBundle asks the sending device for the files of an offer of many
+// that did not all arrive: on a link with streams, where the sender
+// offers the manifest again (accepted here without asking: see
+// resumable) and then the files this device lacks.
+func (n *Node) reaskBundle(ctx context.Context, from signaling.Peer, id transfer.ID) (*IncomingTransfer, error) {
+	link, sel, err := n.dial(ctx, from, request{kind: kindReask, id: id, bundle: true})
+	var no *NoError
+	if err != nil && !(errors.As(err, &no) && no.Code == NoBusy) {
+		return nil, fmt.Errorf("peerdrop: re-ask %s: %w", id, err)
+	}
+	if err == nil { // else the sender is offering it to this device right now
+		m, err := n.adopt(link, sel, from, true)
+		if err != nil {
+			return nil, fmt.Errorf("peerdrop: re-ask %s: %w", id, err)
+		}
+		if m == nil {
+			link.Close()
+			return nil, fmt.Errorf("peerdrop: re-ask %s: the sender's peerdrop cannot send many files in one offer (it lacks ALPN peerdrop/2)", id)
+		}
+	}
+	if t := n.awaitInflight(ctx, id, n.cfg.ConnectTimeout); t != nil {
+		return t, nil
+	}
+	return nil, fmt.Errorf("peerdrop: re-ask %s: the sender did not offer it again", id)
 }
