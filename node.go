@@ -102,19 +102,21 @@ type Node struct {
 	proxied  chan struct{}          // closed once a signaling proxy answered
 
 	contactsMu sync.Mutex // orders key store writes with reloads
-	// mu guards the six maps below, and nothing else: the contacts (as
+	// mu guards the seven maps below, and nothing else: the contacts (as
 	// last read from the key store), the devices watched for each, the
 	// incoming transfers running, the outgoing ones running or waiting,
-	// the links kept for reuse, and the bundles being received. It is never held while calling
+	// the links kept for reuse, the bundles being received, and the
+	// re-asks waiting for their offer. It is never held while calling
 	// another layer or the application.
 	mu       sync.Mutex
 	contacts map[identity.AccountID]identity.Contact
 	watched  map[identity.AccountID][]identity.DeviceID
 	inflight map[transfer.ID]*IncomingTransfer
 	outgoing map[transfer.ID]*OutgoingTransfer
-	links    map[identity.DeviceID]*muxLink // links kept for reuse (links.go)
-	bundles  map[transfer.ID]*inBundle      // many files being received (bundle_in.go)
-	eventMu  sync.Mutex                     // one OnEvent call at a time
+	links    map[identity.DeviceID]*muxLink         // links kept for reuse (links.go)
+	bundles  map[transfer.ID]*inBundle              // many files being received (bundle_in.go)
+	reasked  map[transfer.ID]chan *IncomingTransfer // re-asks waiting for the offer (expect)
+	eventMu  sync.Mutex                             // one OnEvent call at a time
 	refused  atomic.Int64
 
 	contactRefresh atomic.Int64 // ContactRefresh, or SetContactRefresh's (a time.Duration)
@@ -163,7 +165,8 @@ func open(c Config, st *identity.Store, acct *identity.Account, dev *identity.De
 		kick: make(chan struct{}, 1), ready: make(chan struct{}), proxied: make(chan struct{}),
 		contacts: make(map[identity.AccountID]identity.Contact), watched: make(map[identity.AccountID][]identity.DeviceID),
 		inflight: make(map[transfer.ID]*IncomingTransfer), outgoing: make(map[transfer.ID]*OutgoingTransfer),
-		links: make(map[identity.DeviceID]*muxLink), bundles: make(map[transfer.ID]*inBundle)}
+		reasked: make(map[transfer.ID]chan *IncomingTransfer),
+		links:   make(map[identity.DeviceID]*muxLink), bundles: make(map[transfer.ID]*inBundle)}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	n.contactRefresh.Store(int64(c.ContactRefresh))
 	if err := n.start(); err != nil {

@@ -127,27 +127,40 @@ func (t *IncomingTransfer) Cancel(reason string) {
 	t.r.Cancel(reason)
 }
 
-// awaitInflight waits up to d for transfer id to be received and returns
-// it, or nil.
-func (n *Node) awaitInflight(ctx context.Context, id transfer.ID, d time.Duration) *IncomingTransfer {
-	t := time.NewTicker(20 * time.Millisecond)
-	defer t.Stop()
-	end := time.After(d)
-	for {
+// expect registers a re-ask of transfer id: its next offer goes to the
+// channel (see awaitOffer). stop unregisters it.
+func (n *Node) expect(id transfer.ID) (offers <-chan *IncomingTransfer, stop func()) {
+	ch := make(chan *IncomingTransfer, 1)
+	n.mu.Lock()
+	n.reasked[id] = ch
+	n.mu.Unlock()
+	return ch, func() {
 		n.mu.Lock()
-		in := n.inflight[id]
+		if n.reasked[id] == ch {
+			delete(n.reasked, id)
+		}
 		n.mu.Unlock()
-		if in != nil {
-			return in
-		}
-		select {
-		case <-t.C:
-		case <-end:
-			return nil
-		case <-ctx.Done():
-			return nil
-		}
 	}
+}
+
+// awaitOffer waits up to d for the offer of transfer id that a re-ask
+// expects, running already or yet to come, and returns it, or nil.
+func (n *Node) awaitOffer(ctx context.Context, offers <-chan *IncomingTransfer, id transfer.ID, d time.Duration) *IncomingTransfer {
+	n.mu.Lock()
+	in := n.inflight[id]
+	n.mu.Unlock()
+	if in != nil {
+		return in
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case in := <-offers:
+		return in
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	return nil
 }
 
 // serve takes verified requests from the signaler.
@@ -298,6 +311,12 @@ func (n *Node) receive(link io.ReadWriteCloser, from signaling.Peer, relayed boo
 	_, dup := n.inflight[o.ID]
 	if !dup {
 		n.inflight[o.ID] = t
+		if ch := n.reasked[o.ID]; ch != nil {
+			select {
+			case ch <- t:
+			default:
+			}
+		}
 	}
 	n.mu.Unlock()
 	if dup {
@@ -405,6 +424,10 @@ func (n *Node) Reask(ctx context.Context, id transfer.ID) (*IncomingTransfer, er
 	if running {
 		return nil, fmt.Errorf("peerdrop: %s is still running", id)
 	}
+	// The sender may offer it by itself meanwhile (a device it tries
+	// again): that offer is this re-ask's.
+	offers, stop := n.expect(id)
+	defer stop()
 	if err := n.waitReady(ctx); err != nil {
 		return nil, fmt.Errorf("peerdrop: joining the DHT: %w", err)
 	}
@@ -417,14 +440,14 @@ func (n *Node) Reask(ctx context.Context, id transfer.ID) (*IncomingTransfer, er
 		return nil, fmt.Errorf("peerdrop: the sending device %s is no longer a device of %s", rec.PeerDevice.Short(), rec.Peer.Short())
 	}
 	if rec.Files > 0 {
-		return n.reaskBundle(ctx, e.Peer(rec.Peer), id)
+		return n.reaskBundle(ctx, e.Peer(rec.Peer), id, offers)
 	}
 	link, sel, err := n.dial(ctx, e.Peer(rec.Peer), request{kind: kindReask, id: id})
 	var no *NoError
 	if errors.As(err, &no) && no.Code == NoBusy {
 		// The sender is offering it to this device right now (it tries
 		// devices again, Config.DeliveryWindow): that is the resume.
-		if t := n.awaitInflight(ctx, id, n.cfg.ConnectTimeout); t != nil {
+		if t := n.awaitOffer(ctx, offers, id, n.cfg.ConnectTimeout); t != nil {
 			return t, nil
 		}
 	}
@@ -462,7 +485,7 @@ func (n *Node) Reask(ctx context.Context, id transfer.ID) (*IncomingTransfer, er
 // that did not all arrive: on a link with streams, where the sender
 // offers the manifest again (accepted here without asking: see
 // resumable) and then the files this device lacks.
-func (n *Node) reaskBundle(ctx context.Context, from signaling.Peer, id transfer.ID) (*IncomingTransfer, error) {
+func (n *Node) reaskBundle(ctx context.Context, from signaling.Peer, id transfer.ID, offers <-chan *IncomingTransfer) (*IncomingTransfer, error) {
 	link, sel, err := n.dial(ctx, from, request{kind: kindReask, id: id, bundle: true})
 	var no *NoError
 	if err != nil && !(errors.As(err, &no) && no.Code == NoBusy) {
@@ -478,7 +501,7 @@ func (n *Node) reaskBundle(ctx context.Context, from signaling.Peer, id transfer
 			return nil, fmt.Errorf("peerdrop: re-ask %s: the sender's peerdrop cannot send many files in one offer (it lacks ALPN peerdrop/2)", id)
 		}
 	}
-	if t := n.awaitInflight(ctx, id, n.cfg.ConnectTimeout); t != nil {
+	if t := n.awaitOffer(ctx, offers, id, n.cfg.ConnectTimeout); t != nil {
 		return t, nil
 	}
 	return nil, fmt.Errorf("peerdrop: re-ask %s: the sender did not offer it again", id)
