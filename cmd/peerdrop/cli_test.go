@@ -295,6 +295,45 @@ func TestKillReceiverThenResume(t *testing.T) {
 	}
 }
 
+// TestKillReceiverThenResumeFolder: as TestKillReceiverThenResume, for a
+// folder: the receiver is killed once its first file is in; resume asks
+// for the rest, which lands in the same folder, every file verified.
+func TestKillReceiverThenResumeFolder(t *testing.T) {
+	l := newLab(t)
+	alice := l.person("alice", "desk")
+	carol := l.person("carol", "tablet")
+	l.friends("alice", alice, "carol", carol)
+	inbox := t.TempDir()
+	rx := l.recv(l.home("carol"), "", "--yes", "--dir", inbox)
+	src := filepath.Join(t.TempDir(), "trip")
+	os.MkdirAll(src, 0o700)
+	want := map[string][]byte{}
+	for name, size := range map[string]int64{"a-notes.txt": 4000, "b-video.mp4": 96 << 20, "c-video.mp4": 96 << 20} {
+		_, want[name] = testfile.Random(t, src, name, size)
+	}
+	tx := start(t, "", l.env, "--home", l.home("alice"), "--json", "send", "carol", src)
+	first := rx.Next(60*time.Second, "file", nil)
+	id := first["transfer"].(string)
+	rx.Cmd.Process.Kill()
+	rx.Wait(10 * time.Second)
+	res := tx.Next(60*time.Second, "result", nil)
+	if code := tx.Wait(10 * time.Second); code != exitQueued || res["ok"] != false {
+		t.Fatalf("send to a killed receiver: status %d, result %v", code, res)
+	}
+
+	l.recv(l.home("alice"), "", "--dir", t.TempDir())
+	out, errOut, code := runPD(t, l.env, "", "--home", l.home("carol"), "--json", "resume", id[:10])
+	if code != 0 || !strings.Contains(out, `"ok":true`) {
+		t.Fatalf("resume: status %d\n%s%s", code, out, errOut)
+	}
+	for name, data := range want {
+		testfile.Same(t, filepath.Join(inbox, "trip", name), data)
+	}
+	if _, err := os.Stat(filepath.Join(inbox, "trip (1)")); !os.IsNotExist(err) {
+		t.Fatal("the resumed folder went elsewhere")
+	}
+}
+
 func TestUnknownContact(t *testing.T) {
 	l := newLab(t)
 	l.person("alice", "desk")
