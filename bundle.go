@@ -94,7 +94,7 @@ func (n *Node) SendFilesWithID(ctx context.Context, id transfer.ID, contact iden
 			return n.SendFileWithID(ctx, id, contact, paths[0], opts...)
 		}
 	}
-	m, sources, skipped, err := manifest.BuildWith(n.external, paths...)
+	m, sources, skipped, err := manifest.BuildWith(n.statURI, paths...)
 	if err != nil {
 		return nil, fmt.Errorf("peerdrop: %w", err)
 	}

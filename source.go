@@ -66,7 +66,8 @@ func (n *Node) statSource(p string) (string, fs.FileInfo, error) {
 	return p, fi, nil
 }
 
-// statURI stats the Source named by p; uri is false if p is a path.
+// statURI stats the Source named by p; uri is false if p is a path (a
+// manifest.External).
 func (n *Node) statURI(p string) (fi fs.FileInfo, uri bool, err error) {
 	if !IsURI(p) {
 		return nil, false, nil
@@ -84,12 +85,6 @@ func (n *Node) statURI(p string) (fi fs.FileInfo, uri bool, err error) {
 		return nil, true, fmt.Errorf("peerdrop: stat %s: %w", p, err)
 	}
 	return fi, true, nil
-}
-
-// external is statURI as manifest.BuildWith takes it.
-func (n *Node) external(p string) (fs.FileInfo, bool, error) {
-	fi, uri, err := n.statURI(p)
-	return fi, uri, err
 }
 
 // fileSource is what a transfer reads for the file at p (a path or a
