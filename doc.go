@@ -51,7 +51,21 @@
 // transfer, opened by the side that sends. Both keep the link for
 // Config.LinkIdle (30 s) after its last stream, and the next file to that
 // device, in either direction, opens a stream on it (links.go): no
-// request, ICE or TLS. Re-ask links stay peerdrop/1, one transfer.
+// request, ICE or TLS. A re-ask of one file is a peerdrop/1 link, one
+// transfer; a re-ask of many files asks for peerdrop/2.
+//
+// # Many files in one offer
+//
+// SendFiles offers files and folders as one transfer of their manifest
+// (package manifest; ManifestType), with their count, bytes and top-level
+// names in its metadata: one decision per device (bundle.go). Then each
+// file goes in a stream of the same link as a transfer of its own, and
+// small files in packs: one transfer of their bytes end to end, read from
+// the sender's files and cut into the receiver's (packReader, packSink),
+// whose files are renamed into place and synced before the ACK. The
+// receiver checks every stream against its plan (bundle_in.go). Files the
+// application reads itself (Config.Open, a Source: Android content URIs)
+// go as paths do (source.go).
 //
 // # Events and history
 //

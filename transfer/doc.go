@@ -8,9 +8,11 @@
 //	hello, HEADER (offer)      ───────►     Receive returns the Offer
 //	                                        application: Accept / Refuse / Cancel
 //	                           ◄───────     hello, GO(offset) | REFUSE(reason) | CANCEL
-//	DATA … (from offset)       ───────►     written to a partial file, hashed
+//	DATA … (from offset)       ───────►     written to a partial file (or a
+//	                                        Destination.Sink, from 0), hashed
 //	END(digest of whole file)  ───────►     size checked, digest verified,
-//	                                        fsync, rename into place
+//	                                        fsync, rename into place (or
+//	                                        Sink.Commit)
 //	                           ◄───────     ACK(verified | mismatch | failed)
 //
 // CANCEL(code, reason) may be sent by either side at any time, and both
