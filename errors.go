@@ -28,6 +28,9 @@ var (
 	// while devices were waiting to be tried again (Config.DeliveryWindow);
 	// the next Node on the home goes on trying them.
 	ErrWaiting = errors.New("peerdrop: not delivered yet: devices that did not answer are tried again while a node runs")
+	// ErrNoOpener: a URI was given to send (SendFile, SendFiles) but
+	// Config.Open is not set.
+	ErrNoOpener = errors.New("peerdrop: a URI needs Config.Open")
 	// ErrCanceledBySender is the reason a transfer canceled by Cancel
 	// carries.
 	ErrCanceledBySender = errors.New("canceled by the sender")

@@ -48,7 +48,7 @@ func sendWhenFound(n *peerdrop.Node, contact *peerdrop.Node, path string) *peerd
 		if err == nil {
 			return out
 		}
-		if !errors.Is(err, signaling.ErrNotFound) || ctx.Err() != nil {
+		if !errors.Is(err, peerdrop.ErrNotFound) || ctx.Err() != nil {
 			log.Fatal(err)
 		}
 		time.Sleep(50 * time.Millisecond)
@@ -195,7 +195,7 @@ func ExampleNode_SendFiles() {
 	defer cancel()
 	var out *peerdrop.OutgoingTransfer
 	for out == nil { // Bob's device list may not be published yet
-		if out, err = alice.SendFiles(ctx, bob.Account(), []string{trip, plan}); err != nil && !errors.Is(err, signaling.ErrNotFound) {
+		if out, err = alice.SendFiles(ctx, bob.Account(), []string{trip, plan}); err != nil && !errors.Is(err, peerdrop.ErrNotFound) {
 			log.Fatal(err)
 		}
 		time.Sleep(50 * time.Millisecond)

@@ -1,7 +1,6 @@
 package peerdrop
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -25,9 +24,6 @@ type Source interface {
 	io.Closer
 	Stat() (fs.FileInfo, error)
 }
-
-// ErrNoOpener is returned for a URI when Config.Open is not set.
-var ErrNoOpener = errors.New("peerdrop: a URI needs Config.Open")
 
 // IsURI says whether p names a Source (Config.Open) rather than a path:
 // a scheme of two characters or more (a letter, then letters, digits, '+',
