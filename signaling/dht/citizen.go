@@ -31,6 +31,9 @@ import (
 const (
 	pingBackEvery = 10 * time.Minute
 	heardFresh    = 14 * time.Minute
+	// listenPingEvery paces the ping-backs a subscriber not heard lately
+	// causes (see onListen): its first ping-back was lost, say.
+	listenPingEvery = 5 * time.Second
 )
 
 type citizen struct {
@@ -54,11 +57,15 @@ func newCitizen() *citizen {
 }
 
 // queried is called by the query hook: it must not block.
-func (c *citizen) queried(src netip.AddrPort) {
+func (c *citizen) queried(src netip.AddrPort) { c.pingBackAfter(src, pingBackEvery) }
+
+// pingBackAfter queues a ping-back of src unless one was queued within
+// every (or the limiter says no); it must not block.
+func (c *citizen) pingBackAfter(src netip.AddrPort, every time.Duration) {
 	now := time.Now()
 	c.mu.Lock()
 	last, ok := c.asked[src]
-	fresh := ok && now.Sub(last) < pingBackEvery
+	fresh := ok && now.Sub(last) < every
 	if !fresh {
 		if roomFor(c.asked, src, func(t time.Time) time.Time { return t }, pingBackEvery, now) {
 			c.asked[src] = now

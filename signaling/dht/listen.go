@@ -33,8 +33,10 @@ import (
 // subscribers, it sends each a pd_notify with the item, at most notifyRate
 // a second in all, and only to sources that answered one of its own
 // queries lately (its ping back, see citizen.go), so a forged source
-// address cannot turn it into a flooder of a third party. A new
-// subscription to a target that holds an item is notified of it at once.
+// address cannot turn it into a flooder of a third party; a source not
+// heard lately is told it holds nothing (so it keeps polling) and pinged
+// again. A new subscription to a target that holds an item is notified of
+// it at once.
 //
 // The listening side (Node.Listen) subscribes each target at listenStorers of
 // its cached storers (storers.go), those that store the most of its
@@ -192,13 +194,20 @@ func (d *Node) onListen(m *krpc.Msg, src netip.AddrPort) {
 		d.reply(src, krpc.Msg{T: m.T, Y: krpc.YError, E: &krpc.Error{Code: krpc.ErrorCodeProtocolError, Msg: "bad pd_listen"}})
 		return
 	}
+	// Notices go only to sources heard lately (notifyLoop). One that is
+	// not (its ping-back was lost) is told it holds nothing, so that it
+	// keeps polling, and is pinged again: its next pd_listen holds.
+	heard := d.citizen.recentlyHeard(src)
+	if !heard {
+		d.citizen.pingBackAfter(src, listenPingEvery)
+	}
 	exp := time.Now().Add(listenTTL)
 	var n int64
 	for i := 0; i < len(raw); i += 20 {
 		var t bep44.Target
 		copy(t[:], raw[i:i+20])
 		held, added := d.subs.add(src, t, exp)
-		if held {
+		if held && heard {
 			n++
 		}
 		if added {

@@ -109,6 +109,67 @@ func TestListen(t *testing.T) {
 	}
 }
 
+// TestListenAfterLostPingBack: a storer whose ping-back to a subscriber
+// was lost (it asked a minute ago and heard nothing) would hold the
+// subscription but never notify it; it tells the subscriber it holds
+// nothing, so that it keeps polling, pings it again, and holds it at the
+// next pd_listen. Whenever the subscriber is Listening, puts reach it.
+func TestListenAfterLostPingBack(t *testing.T) {
+	nodes := testDHT(t, 8, nil)
+	x, w := nodes[3], nodes[6]
+	_, priv, _ := ed25519.GenerateKey(nil)
+	key := [32]byte(priv.Public().(ed25519.PublicKey))
+	salt := []byte("q0")
+	target := signaling.Target(key, salt)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	put := func(seq int64) {
+		t.Helper()
+		it, _ := signaling.NewItem(priv, salt, seq, []byte("v"))
+		if err := w.Put(ctx, it); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put(1)
+	if _, err := x.Get(ctx, key, salt); err != nil { // the storers are known
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond) // the ping-backs x's get caused are done
+	for _, d := range nodes {
+		d.citizen.mu.Lock()
+		delete(d.citizen.heard, x.Addr())
+		if _, ok := d.citizen.asked[x.Addr()]; ok {
+			d.citizen.asked[x.Addr()] = time.Now().Add(-time.Minute)
+		}
+		d.citizen.mu.Unlock()
+	}
+	sub := x.Subscribe()
+	defer sub.Close()
+	sub.Set([][20]byte{target})
+	start := time.Now()
+	for seq := int64(2); !sub.Listening(target); seq++ {
+		if time.Since(start) > 20*time.Second {
+			t.Fatal("never Listening")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Logf("Listening after %v", time.Since(start))
+	for len(sub.Updates()) > 0 {
+		<-sub.Updates()
+	}
+	put(2)
+	for {
+		select {
+		case it := <-sub.Updates():
+			if it.Seq == 2 {
+				return
+			}
+		case <-time.After(3 * time.Second):
+			t.Fatal("Listening, yet a put was not notified")
+		}
+	}
+}
+
 // FuzzExtension runs the listen extension's handlers on any query
 // arguments: no panic, and no notice for a target nobody listens to.
 func FuzzExtension(f *testing.F) {

@@ -28,6 +28,7 @@ type listener struct {
 	until    map[bep44.Target]time.Time   // a subscription at a node is live until
 	seen     map[bep44.Target]int64       // highest seq delivered
 	noListen map[netip.AddrPort]time.Time // nodes without the extension
+	unheld   bool                         // a node held fewer than asked: ask again soon
 }
 
 func newListener() *listener {
@@ -172,7 +173,12 @@ func (d *Node) listenLoop() {
 		case <-d.listener.wake:
 		}
 		next := listenEvery
-		if d.subscribe() > 0 {
+		unknown := d.subscribe()
+		d.listener.mu.Lock()
+		unheld := d.listener.unheld
+		d.listener.unheld = false
+		d.listener.mu.Unlock()
+		if unknown > 0 {
 			// Storers not found: again soon, but a node that reaches no
 			// one (UDP blocked) backs off to listenEvery.
 			next = retry
@@ -181,6 +187,11 @@ func (d *Node) listenLoop() {
 			}
 		} else {
 			retry = time.Second
+		}
+		if unheld {
+			// A node had not heard from this one lately and pings it
+			// first (onListen): ask again once that ping is answered.
+			next = min(next, listenPingEvery+time.Second)
 		}
 		t.Reset(next)
 	}
@@ -326,5 +337,7 @@ func (d *Node) listenAt(ctx context.Context, ap netip.AddrPort, ts []bep44.Targe
 				l.until[t] = until
 			}
 		}
+	default:
+		l.unheld = true
 	}
 }
