@@ -195,8 +195,10 @@ func (n *Node) syncWatches(ctx context.Context, fresh bool) error {
 		if fresh {
 			n.dir.Forget(c.ID)
 		}
+		start := time.Now()
 		l, err := n.dir.Lookup(ctx, c.ID)
 		if err != nil {
+			n.log.Debug("contact's devices not found", "contact", c.Name, "err", err, "took", time.Since(start))
 			if first == nil {
 				first = fmt.Errorf("%s: %w", c.Name, err)
 			}

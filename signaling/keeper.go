@@ -103,8 +103,12 @@ func (k *Keeper) loop() {
 	retry, young := k.cfg.Retry, 2*time.Second
 	for {
 		ctx, cancel := context.WithTimeout(k.ctx, k.cfg.Timeout)
-		_, err := k.round(ctx, nil)
+		start := time.Now()
+		l, err := k.round(ctx, nil)
 		cancel()
+		if err == nil {
+			k.cfg.Logger.Debug("device list published", "devices", len(l.Devices), "took", time.Since(start))
+		}
 		wait := min(young, k.cfg.Interval)
 		switch {
 		case errors.Is(err, ErrRevoked) || k.ctx.Err() != nil:

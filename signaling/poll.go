@@ -8,6 +8,7 @@ package signaling
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/peerdrop/peerdrop/identity"
@@ -292,6 +293,7 @@ func (s *Signaler) receive(ps *peerState, sealed []byte) (MessageID, bool, bool)
 	select {
 	case s.incoming <- &Incoming{Msg: m, From: ps.Peer, s: s}:
 		s.reqRecv.Add(1)
+		s.cfg.Logger.Debug("request received", "from", ps.Device.Short(), "id", fmt.Sprintf("%x", m.ID[:4]))
 	default:
 		s.count(drop(ReasonOverload, "backlog of %d full", s.cfg.Backlog))
 	}

@@ -151,8 +151,12 @@ func (s *Signaler) Watch(p Peer) error {
 		return err
 	}
 	s.mu.Lock()
+	was := ps.watched
 	ps.watched = true
 	s.mu.Unlock()
+	if !was {
+		s.cfg.Logger.Debug("watching a device", "device", p.Device.Short())
+	}
 	s.watchChanged()
 	return nil
 }
@@ -309,6 +313,7 @@ func (s *Signaler) Request(ctx context.Context, to Peer, payload []byte) (*Messa
 		}
 	}
 	s.reqSent.Add(1)
+	s.cfg.Logger.Debug("request put", "to", to.Device.Short(), "id", fmt.Sprintf("%x", id[:4]), "took", s.cfg.Now().Sub(now))
 
 	poll := time.NewTimer(s.cfg.AnswerPoll)
 	defer poll.Stop()
