@@ -62,9 +62,10 @@ type Config struct {
 	// node behind a signaling proxy (package signaling/proxy). Such a node
 	// is a storer like any other, so it keeps the items it puts in its own
 	// store too (where the devices that bootstrap from it find them, even
-	// when it knows no other full node), reads its own store in gets, and
-	// notifies its Subscriptions of the puts it stores: a target it stores
-	// is Listening. Default: false (a device stores only what others put).
+	// when it knows no other full node), and a target it stores is
+	// Listening. (Every node reads its own store in gets and notifies its
+	// Subscriptions of the puts others store at it.) Default: false (a
+	// device stores only what others put).
 	Serve bool
 	// LAN, if set, discovers DHT nodes on the local network by multicast
 	// (see LANConfig). Default: off.

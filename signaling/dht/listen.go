@@ -160,17 +160,16 @@ func (d *Node) stored(it *bep44.Item) {
 	for _, src := range d.subs.of(it.Target()) {
 		d.queueNotice(notice{src, it})
 	}
-	if d.cfg.Serve {
-		if v, ok := it.V.([]byte); ok {
-			d.deliverOwn(it, v)
-		} else if v, ok := it.V.(string); ok {
-			d.deliverOwn(it, []byte(v))
-		}
+	if v, ok := it.V.([]byte); ok {
+		d.deliverOwn(it, v)
+	} else if v, ok := it.V.(string); ok {
+		d.deliverOwn(it, []byte(v))
 	}
 }
 
-// deliverOwn hands a put this node stored to its own subscriptions (a
-// Serve node listens to its own store).
+// deliverOwn hands a put this node stored to its own subscriptions: a
+// node listens to its own store (on a small DHT, a device may be the
+// only storer a put reached).
 func (d *Node) deliverOwn(i *bep44.Item, v []byte) {
 	it := signaling.Item{Key: i.K, Salt: append([]byte(nil), i.Salt...), Seq: i.Seq, Value: append([]byte(nil), v...), Sig: i.Sig}
 	if d.listener.wants(it.Target()) {

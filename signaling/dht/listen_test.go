@@ -276,3 +276,40 @@ func TestCover(t *testing.T) {
 		t.Fatalf("subscriptions per node %v, want 100 at each shared node and 1 at the single one", got)
 	}
 }
+
+// TestOwnStore: a put that reached only this node (on a small DHT a device
+// is among the closest nodes, and a lossy link may lose the put to the
+// others) is read by this node's gets and notified to its subscriptions.
+// Before, a device polled the node it reads from and never saw it.
+func TestOwnStore(t *testing.T) {
+	nodes := testDHT(t, 3, nil)
+	a := nodes[1]
+	_, priv, _ := ed25519.GenerateKey(nil)
+	key := [32]byte(priv.Public().(ed25519.PublicKey))
+	salt := []byte("q0")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if _, err := a.Get(ctx, key, salt); err == nil { // the storers are cached, without a
+		t.Fatal("an item before any put")
+	}
+	sub := a.Subscribe()
+	defer sub.Close()
+	sub.Set([][20]byte{signaling.Target(key, salt)})
+	it, _ := signaling.NewItem(priv, salt, 1, []byte("only here"))
+	// As a put from another node that reached a alone.
+	if err := a.local.Put(&bep44.Item{V: it.Value, K: it.Key, Salt: it.Salt, Sig: it.Sig, Seq: it.Seq}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case got := <-sub.Updates():
+		if string(got.Value) != "only here" {
+			t.Fatalf("notified %q", got.Value)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("a put stored here was not notified to this node's subscription")
+	}
+	got, err := a.Get(ctx, key, salt)
+	if err != nil || string(got.Value) != "only here" {
+		t.Fatalf("get: %q, %v", got.Value, err)
+	}
+}

@@ -120,17 +120,17 @@ type getResult struct {
 
 // get returns the highest seq of the item at target: from the cached
 // storers if one of them answers (see storers.go), else from a get
-// traversal, whose closest nodes are cached.
+// traversal, whose closest nodes are cached; and from this node's own
+// store, where others put what this node is among the closest to (on a
+// small DHT a device is: a put that reached it and not the node it reads
+// from would be missed).
 func (d *Node) get(ctx context.Context, target bep44.Target, salt []byte) (getResult, bool) {
-	if d.cfg.Serve {
-		own, found := d.ownItem(target, salt)
-		r, ok := d.getRemote(ctx, target, salt)
-		if !ok || found && own.seq > r.seq {
-			return own, found
-		}
-		return r, ok
+	own, found := d.ownItem(target, salt)
+	r, ok := d.getRemote(ctx, target, salt)
+	if !ok || found && own.seq > r.seq {
+		return own, found
 	}
-	return d.getRemote(ctx, target, salt)
+	return r, ok
 }
 
 // ownItem returns the item at target in this node's own store.
