@@ -29,6 +29,10 @@
 // failed state); Accept, Resume and NetworkChanged return at once too.
 // Stop cancels running transfers (partial files are kept for Resume).
 //
+// SendFile and SendFiles take paths, and URIs of files the app reads
+// itself (an Android content URI from a picker): SetSourceOpener gives the
+// SourceOpener that opens them, so nothing is copied first.
+//
 // For the battery, SetForeground(false) lowers the DHT polling for
 // incoming requests (Config.BackgroundPollBudget, default 0.5 gets per
 // second for all contacts together) and fetches contacts' device lists
