@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
@@ -89,8 +88,8 @@ func (n *Node) SendFilesWithID(ctx context.Context, id transfer.ID, contact iden
 	if len(paths) == 0 {
 		return nil, errors.New("peerdrop: nothing to send")
 	}
-	if len(paths) == 1 {
-		if _, _, err := n.statSource(paths[0]); err == nil {
+	if len(paths) == 1 { // one file (a URI is one) is SendFile
+		if fi, err := os.Stat(paths[0]); IsURI(paths[0]) || err == nil && fi.Mode().IsRegular() {
 			return n.SendFileWithID(ctx, id, contact, paths[0], opts...)
 		}
 	}
@@ -392,7 +391,8 @@ func (pr *packReader) open(k int) (transfer.File, error) {
 	}
 	pr.close()
 	i := pr.first + k
-	f, err := pr.n.openUnchanged(pr.b.sources[i], pr.b.m.Entries[i])
+	e := pr.b.m.Entries[i]
+	f, err := pr.n.openUnchanged(pr.b.sources[i], e.Size, e.ModTime)
 	if err != nil {
 		return nil, err
 	}
@@ -450,43 +450,13 @@ func (s *subTransfer) fileEvents(first, last int, err error) {
 	}
 }
 
-// openUnchanged opens the source of entry e, a path or a URI, and checks
-// that it is still the file offered.
-func (n *Node) openUnchanged(src string, e manifest.Entry) (transfer.File, error) {
-	var f interface {
-		transfer.File
-		Stat() (fs.FileInfo, error)
-	}
-	var err error
-	if IsURI(src) {
-		if n.cfg.Open == nil {
-			return nil, fmt.Errorf("%w: %s", ErrNoOpener, src)
-		}
-		f, err = n.cfg.Open(src)
-	} else {
-		f, err = os.Open(src)
-	}
-	if err != nil {
-		return nil, err
-	}
-	fi, err := f.Stat()
-	if err != nil || !fi.Mode().IsRegular() || fi.Size() != e.Size || !fi.ModTime().Equal(e.ModTime) {
-		f.Close()
-		return nil, fmt.Errorf("%s changed or is gone since it was offered", src)
-	}
-	return f, nil
-}
-
 // sendMember sends entry i in a stream of its own; a file the device has
 // already (it refuses with "have") counts as sent.
 func (s *subTransfer) sendMember(m *muxLink, i int) (int64, error) {
 	o := s.o
 	e := o.bundle.m.Entries[i]
 	src := o.bundle.sources[i]
-	if err := o.n.unchanged(src, e.Size, e.ModTime); err != nil {
-		return 0, err
-	}
-	ts := o.n.fileSource(src, path.Base(e.Path), e.Size, memberID(o.id, i))
+	ts := o.n.offered(src, path.Base(e.Path), e.Size, e.ModTime, memberID(o.id, i))
 	ts.Metadata = map[string]string{metaBundle: o.id.String(), metaEntry: strconv.Itoa(i)}
 	err := s.sendStream(m, ts)
 	s.fileEvents(i, i, err)

@@ -155,6 +155,9 @@ func TestLinkStreamFlood(t *testing.T) {
 	if got := len(bob.History()); got != 1 {
 		t.Fatalf("bob recorded %d transfers", got)
 	}
+	// Bob frees a stream's MaxIncoming slot just after closing it: a send
+	// before then would be refused as busy, and the link retired.
+	waitFor(t, 5*time.Second, func() bool { return len(bob.incoming) == 0 })
 	out := sendAndWait(t, ctx, alice, bob, src)
 	if !reused(t, out) {
 		t.Fatal("the link did not survive the flood")

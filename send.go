@@ -310,11 +310,9 @@ func (s *subTransfer) deliver(link io.ReadWriteCloser, sel ice.Selected, reused 
 	}
 	o.mu.Unlock()
 	o.n.log.Debug("connected", "transfer", o.id, "device", s.dev.Short(), "path", sel.Kind(), "in", sel.Elapsed)
-	if err := o.sourceUnchanged(); err != nil {
-		link.Close()
-		return multidevice.Failed, 0, err
-	}
-	return s.runSender(link, o.n.fileSource(o.path, o.name, o.size, o.id), true)
+	// The file is opened, and checked to be the one offered, as the
+	// transfer starts (offered).
+	return s.runSender(link, o.n.offered(o.path, o.name, o.size, o.mod, o.id), true)
 }
 
 // runSender runs the file protocol for src on link; progress says whether

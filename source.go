@@ -83,29 +83,45 @@ func (n *Node) statURI(p string) (fi fs.FileInfo, uri bool, err error) {
 	return fi, true, nil
 }
 
-// fileSource is what a transfer reads for the file at p (a path or a
-// URI) offered as name with size bytes.
-func (n *Node) fileSource(p, name string, size int64, id transfer.ID) transfer.Source {
-	src := transfer.Source{Path: p, Name: name, ID: id}
-	if IsURI(p) {
-		src.Size = size
-		src.Open = func() (transfer.File, error) {
-			if n.cfg.Open == nil {
-				return nil, fmt.Errorf("%w: %s", ErrNoOpener, p)
-			}
-			return n.cfg.Open(p)
-		}
-	}
-	return src
+// offered is what a transfer reads for the file at p (a path or a URI),
+// offered as name with size bytes last modified at mod: each open checks
+// that it is still that file (openUnchanged).
+func (n *Node) offered(p, name string, size int64, mod time.Time, id transfer.ID) transfer.Source {
+	return transfer.Source{Path: p, Name: name, ID: id, Size: size,
+		Open: func() (transfer.File, error) { return n.openUnchanged(p, size, mod) }}
 }
 
-// unchanged checks that the file at p (a path or a URI) is still the one
-// offered, of size bytes last modified at mod: a device tried again, or
-// re-asking, must get the same bytes.
-func (n *Node) unchanged(p string, size int64, mod time.Time) error {
-	_, fi, err := n.statSource(p)
-	if err != nil || fi.Size() != size || !fi.ModTime().Equal(mod) {
-		return fmt.Errorf("peerdrop: %s changed or is gone since it was offered", p)
+// openUnchanged opens the file at p, a path or a URI, and checks that it
+// is still the one offered, of size bytes last modified at mod: a device
+// tried again, or re-asking, must get the same bytes.
+func (n *Node) openUnchanged(p string, size int64, mod time.Time) (transfer.File, error) {
+	var f Source
+	var err error
+	if IsURI(p) {
+		if n.cfg.Open == nil {
+			return nil, fmt.Errorf("%w: %s", ErrNoOpener, p)
+		}
+		f, err = n.cfg.Open(p)
+	} else {
+		f, err = os.Open(p)
 	}
-	return nil
+	if err != nil {
+		return nil, fmt.Errorf("peerdrop: %s changed or is gone since it was offered: %w", p, err)
+	}
+	fi, err := f.Stat()
+	if err != nil || !fi.Mode().IsRegular() || fi.Size() != size || !fi.ModTime().Equal(mod) {
+		f.Close()
+		return nil, fmt.Errorf("peerdrop: %s changed or is gone since it was offered", p)
+	}
+	return f, nil
+}
+
+// unchanged checks that the file at p is still the one offered (see
+// openUnchanged), before a device is connected.
+func (n *Node) unchanged(p string, size int64, mod time.Time) error {
+	f, err := n.openUnchanged(p, size, mod)
+	if err == nil {
+		f.Close()
+	}
+	return err
 }
