@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -58,9 +57,14 @@ const bundleStreams = 4
 // outBundle is what a bundle sends.
 type outBundle struct {
 	m       *manifest.Manifest
-	sources []string // per entry; empty for a folder
-	file    string   // the encoded manifest, in the home's outbox
-	files   int      // how many files (not folders)
+	sources []string         // per entry; empty for a folder
+	file    string           // the encoded manifest, in the home's outbox
+	sum     manifest.Summary // of m, once
+}
+
+// newOutBundle is the bundle of m, whose encoding is (to be) at file.
+func newOutBundle(m *manifest.Manifest, sources []string, file string) *outBundle {
+	return &outBundle{m: m, sources: sources, file: file, sum: m.Summary()}
 }
 
 // memberID is the transfer ID of entry i of bundle id.
@@ -100,7 +104,7 @@ func (n *Node) SendFilesWithID(ctx context.Context, id transfer.ID, contact iden
 	for _, s := range skipped {
 		n.log.Info("not sent", "path", s.Path, "why", s.Why)
 	}
-	b := &outBundle{m: m, sources: sources, file: filepath.Join(n.cfg.Home, outboxDir, id.String()+".manifest"), files: m.Summary().Files}
+	b := newOutBundle(m, sources, filepath.Join(n.cfg.Home, outboxDir, id.String()+".manifest"))
 	if err := b.save(); err != nil {
 		return nil, err
 	}
@@ -151,7 +155,7 @@ func loadBundle(file string) (*outBundle, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &outBundle{m: m, file: file, files: m.Summary().Files}
+	b := newOutBundle(m, nil, file)
 	if err := json.Unmarshal(src, &b.sources); err != nil || len(b.sources) != len(m.Entries) {
 		return nil, fmt.Errorf("peerdrop: %s.sources does not match its manifest", file)
 	}
@@ -160,7 +164,7 @@ func loadBundle(file string) (*outBundle, error) {
 
 // offer is the bundle's offer: the manifest, with its summary.
 func (b *outBundle) offer(id transfer.ID) transfer.Source {
-	s := b.m.Summary()
+	s := b.sum
 	tops := ""
 	for _, t := range s.Tops {
 		if len(tops)+len(t)+1 > transfer.MaxMetadataValue {
@@ -208,7 +212,7 @@ func (s *subTransfer) deliverBundle(m *muxLink, sel ice.Selected, reused bool) (
 		return multidevice.Canceled, done, c
 	}
 	if first != nil {
-		return multidevice.Failed, done, fmt.Errorf("%d of %d files not received; first: %w", fails, o.bundle.m.Summary().Files, first)
+		return multidevice.Failed, done, fmt.Errorf("%d of %d files not received; first: %w", fails, o.bundle.sum.Files, first)
 	}
 	return multidevice.Finished, done, nil
 }
@@ -474,17 +478,6 @@ func fileState(err error) multidevice.State {
 		return multidevice.Canceled
 	}
 	return multidevice.Failed
-}
-
-// hexID parses a transfer ID written by transfer.ID.String.
-func hexID(s string) (transfer.ID, bool) {
-	var id transfer.ID
-	b, err := hex.DecodeString(s)
-	if err != nil || len(b) != len(id) {
-		return id, false
-	}
-	copy(id[:], b)
-	return id, true
 }
 
 // bundleSummary reads a bundle offer's summary from its metadata,

@@ -60,6 +60,21 @@ func (n *Node) manifestPath(id transfer.ID) string {
 	return filepath.Join(n.cfg.Home, inboxDir, id.String()+".manifest")
 }
 
+// layoutPath is where the paths a bundle's entries go to are kept, for a
+// later attempt to use the same.
+func (n *Node) layoutPath(id transfer.ID) string {
+	return filepath.Join(n.cfg.Home, inboxDir, id.String()+".layout")
+}
+
+// entryMode is the mode a received file gets: executable by its owner if
+// it was so.
+func entryMode(e manifest.Entry) os.FileMode {
+	if e.Exec {
+		return 0o700
+	}
+	return 0o600
+}
+
 // openBundle decodes a received manifest and places it under dir (or
 // where an earlier attempt placed it), and makes it the bundle that
 // streams of its files are matched against.
@@ -85,7 +100,7 @@ func (n *Node) openBundle(t *IncomingTransfer, dir string) (*inBundle, error) {
 	if err := fsutil.EnoughSpace(dir, s.Bytes); err != nil {
 		return nil, err
 	}
-	layout := filepath.Join(n.cfg.Home, inboxDir, id.String()+".layout")
+	layout := n.layoutPath(id)
 	var paths []string
 	fresh := false
 	if b, err := os.ReadFile(layout); err == nil && json.Unmarshal(b, &paths) == nil && len(paths) == len(m.Entries) && placedUnder(paths, dir) {
@@ -191,10 +206,10 @@ func (n *Node) receiveMember(r *transfer.Receiver, from signaling.Peer) {
 		n.receivePack(r, from)
 		return
 	}
-	bid, ok := hexID(o.Metadata[metaBundle])
+	bid, err1 := transfer.ParseID(o.Metadata[metaBundle])
 	i, err := strconv.Atoi(o.Metadata[metaEntry])
 	b := n.bundleOf(bid)
-	if !ok || err != nil || b == nil || b.peer != from.Account || i < 0 || i >= len(b.m.Entries) || b.m.Entries[i].Dir ||
+	if err1 != nil || err != nil || b == nil || b.peer != from.Account || i < 0 || i >= len(b.m.Entries) || b.m.Entries[i].Dir ||
 		o.ID != memberID(bid, i) || o.Size != b.m.Entries[i].Size {
 		n.log.Info("a file of no offer accepted here refused", "from", from.Account.Short(), "bundle", o.Metadata[metaBundle])
 		r.Refuse("not a file of an offer accepted here")
@@ -215,11 +230,7 @@ func (n *Node) receiveMember(r *transfer.Receiver, from signaling.Peer) {
 	}
 	path, err := r.Accept(n.ctx, transfer.Destination{Path: b.paths[i], Overwrite: true})
 	if err == nil {
-		mode := os.FileMode(0o600)
-		if e.Exec {
-			mode = 0o700
-		}
-		os.Chmod(path, mode)
+		os.Chmod(path, entryMode(e))
 		os.Chtimes(path, time.Time{}, e.ModTime)
 	}
 	b.mu.Lock()
@@ -324,7 +335,7 @@ func (n *Node) trackBundle(t *IncomingTransfer) transfer.Status {
 	top, _, _ := strings.Cut(filepath.ToSlash(rel), "/")
 	st.Path = filepath.Join(dir, top)
 	os.Remove(n.manifestPath(b.id))
-	os.Remove(filepath.Join(n.cfg.Home, inboxDir, b.id.String()+".layout"))
+	os.Remove(n.layoutPath(b.id))
 	return st
 }
 
@@ -335,12 +346,12 @@ func (n *Node) trackBundle(t *IncomingTransfer) transfer.Status {
 // that it arrived.
 func (n *Node) receivePack(r *transfer.Receiver, from signaling.Peer) {
 	o := r.Offer()
-	bid, ok := hexID(o.Metadata[metaBundle])
+	bid, err0 := transfer.ParseID(o.Metadata[metaBundle])
 	lo, hi, found := strings.Cut(o.Metadata[metaPack], "-")
 	first, err1 := strconv.Atoi(lo)
 	last, err2 := strconv.Atoi(hi)
 	b := n.bundleOf(bid)
-	valid := ok && found && err1 == nil && err2 == nil && b != nil && b.peer == from.Account && first >= 0 && first < last &&
+	valid := err0 == nil && found && err1 == nil && err2 == nil && b != nil && b.peer == from.Account && first >= 0 && first < last &&
 		last < len(b.m.Entries) && last-first < packMaxFiles && o.ID == packID(bid, first)
 	var size int64
 	for i := first; valid && i <= last; i++ {
@@ -394,10 +405,9 @@ type packSink struct {
 	first, last int
 	skip        []bool
 
-	next  int      // the entry the next byte belongs to
-	f     *os.File // its hidden file, if open
-	left  int64    // its bytes still to come
-	temps []string // hidden files written, in entry order
+	next int      // the entry the next byte belongs to
+	f    *os.File // its hidden file, if open
+	left int64    // its bytes still to come
 }
 
 // tempName is where entry i is written until the pack is verified.
@@ -414,17 +424,12 @@ func (p *packSink) open() error {
 	if p.skip[i-p.first] {
 		return nil
 	}
-	mode := os.FileMode(0o600)
-	if e.Exec {
-		mode = 0o700
-	}
 	tmp := p.tempName(i)
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|fsutil.NoFollow, mode)
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|fsutil.NoFollow, entryMode(e))
 	if err != nil {
 		return err
 	}
 	p.f = f
-	p.temps = append(p.temps, tmp)
 	return nil
 }
 
@@ -496,18 +501,19 @@ func (p *packSink) Commit() (string, error) {
 			return "", err
 		}
 	}
-	p.temps = nil
 	return "", fsutil.SyncFS(filepath.Dir(p.b.paths[p.first]))
 }
 
-// Abort removes the hidden files written.
+// Abort removes the hidden files written: those of the entries up to
+// p.next (after a failed Commit, those not renamed yet).
 func (p *packSink) Abort() {
 	if p.f != nil {
 		p.f.Close()
 		p.f = nil
 	}
-	for _, t := range p.temps {
-		os.Remove(t)
+	for i := p.first; i <= min(p.next, p.last); i++ {
+		if !p.skip[i-p.first] {
+			os.Remove(p.tempName(i))
+		}
 	}
-	p.temps = nil
 }

@@ -124,7 +124,7 @@ func TestHostileManifest(t *testing.T) {
 		fi, _ := os.Stat(src)
 		m := &manifest.Manifest{Entries: []manifest.Entry{{Path: bad, Size: 10, ModTime: fi.ModTime()}}}
 		id := transfer.NewID()
-		b := &outBundle{m: m, sources: []string{src}, file: filepath.Join(alice.home, outboxDir, id.String()+".manifest")}
+		b := newOutBundle(m, []string{src}, filepath.Join(alice.home, outboxDir, id.String()+".manifest"))
 		if err := b.save(); err != nil {
 			t.Fatal(err)
 		}

@@ -131,8 +131,7 @@ func (n *Node) send(ctx context.Context, id transfer.ID, contact identity.Accoun
 	o := n.newOutgoing(id, contact, transfer.SanitizeName(fi.Name()), abs, fi.Size(), fi.ModTime())
 	media, files := "", 0
 	if b != nil {
-		s := b.m.Summary()
-		o.bundle, o.name, o.size, media, files = b, displayName(s), s.Bytes, ManifestType, s.Files
+		o.bundle, o.name, o.size, media, files = b, displayName(b.sum), b.sum.Bytes, ManifestType, b.sum.Files
 	}
 	if so.window > 0 {
 		o.until = time.Now().Add(so.window)
@@ -507,7 +506,7 @@ func (o *OutgoingTransfer) files() int {
 	if o.bundle == nil {
 		return 0
 	}
-	return o.bundle.files
+	return o.bundle.sum.Files
 }
 
 func (o *OutgoingTransfer) devEvent(d multidevice.Device, kind EventKind) Event {
