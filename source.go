@@ -44,6 +44,25 @@ func IsURI(p string) bool {
 	return true
 }
 
+// open opens the file at p: a URI through Config.Open, or a path.
+func (n *Node) open(p string) (Source, error) {
+	if !IsURI(p) {
+		f, err := os.Open(p)
+		if err != nil {
+			return nil, err // not a typed nil in the interface
+		}
+		return f, nil
+	}
+	if n.cfg.Open == nil {
+		return nil, fmt.Errorf("%w: %s", ErrNoOpener, p)
+	}
+	src, err := n.cfg.Open(p)
+	if err != nil {
+		return nil, fmt.Errorf("peerdrop: open %s: %w", p, err)
+	}
+	return src, nil
+}
+
 // statSource returns where p is read from (the absolute path, or the URI)
 // and its FileInfo, which must be a regular file's.
 func (n *Node) statSource(p string) (string, fs.FileInfo, error) {
@@ -68,12 +87,9 @@ func (n *Node) statURI(p string) (fi fs.FileInfo, uri bool, err error) {
 	if !IsURI(p) {
 		return nil, false, nil
 	}
-	if n.cfg.Open == nil {
-		return nil, true, fmt.Errorf("%w: %s", ErrNoOpener, p)
-	}
-	src, err := n.cfg.Open(p)
+	src, err := n.open(p)
 	if err != nil {
-		return nil, true, fmt.Errorf("peerdrop: open %s: %w", p, err)
+		return nil, true, err
 	}
 	defer src.Close()
 	fi, err = src.Stat()
@@ -95,16 +111,7 @@ func (n *Node) offered(p, name string, size int64, mod time.Time, id transfer.ID
 // is still the one offered, of size bytes last modified at mod: a device
 // tried again, or re-asking, must get the same bytes.
 func (n *Node) openUnchanged(p string, size int64, mod time.Time) (transfer.File, error) {
-	var f Source
-	var err error
-	if IsURI(p) {
-		if n.cfg.Open == nil {
-			return nil, fmt.Errorf("%w: %s", ErrNoOpener, p)
-		}
-		f, err = n.cfg.Open(p)
-	} else {
-		f, err = os.Open(p)
-	}
+	f, err := n.open(p)
 	if err != nil {
 		return nil, fmt.Errorf("peerdrop: %s changed or is gone since it was offered: %w", p, err)
 	}
