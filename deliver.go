@@ -111,7 +111,7 @@ func (s *subTransfer) attempt() (multidevice.State, int64, error) {
 		return multidevice.Failed, bytes, s.canceledOr(err)
 	case m == nil && o.bundle != nil:
 		link.Close()
-		return multidevice.Failed, bytes, errors.New("the device's peerdrop cannot receive many files in one offer (it lacks ALPN peerdrop/2)")
+		return multidevice.Failed, bytes, errNoStreams
 	case m == nil: // the device speaks peerdrop/1 only
 		return s.deliver(link, sel, false)
 	case o.bundle != nil:
@@ -344,7 +344,7 @@ func (n *Node) serveReask(in *signaling.Incoming, req request) {
 	m, err := n.adopt(link, sel, in.From, false)
 	if err == nil && m == nil {
 		link.Close()
-		err = errors.New("the device re-asked for many files on a link without streams")
+		err = errNoStreams
 	}
 	if err != nil {
 		s.afterReask(multidevice.Failed, 0, err)
@@ -374,8 +374,7 @@ func (s *subTransfer) afterReask(state multidevice.State, bytes int64, err error
 // to the account since) gets a sub-transfer of its own.
 func (n *Node) reaskSub(id transfer.ID, from signaling.Peer) (*subTransfer, NoCode) {
 	if o, ok := n.Outgoing(id); ok {
-		switch {
-		case o.peer != from.Account:
+		if o.peer != from.Account {
 			return nil, NoNotAllowed
 		}
 		if s := o.join(from); s != nil {

@@ -22,8 +22,13 @@ import (
 // direction, opens a stream instead of signaling, ICE and TLS; a link
 // with no stream for Config.LinkIdle is closed. Files larger than
 // maxStreamed (64 MiB) get a link of their own, where yamux's extra copy
-// would cost more than making the link. Re-ask links stay single-use
-// (peerdrop/1): the re-asking side reads the offer on the link it dialed.
+// would cost more than making the link. A re-ask of one file gets a
+// single-use link (peerdrop/1), where the re-asking side reads the offer
+// on the link it dialed; a re-ask of many files asks for streams.
+
+// errNoStreams: a link for many files in one offer negotiated no streams
+// (the other device's peerdrop is older).
+var errNoStreams = errors.New("the other device's peerdrop cannot take many files in one offer (no ALPN peerdrop/2)")
 
 // maxStreamed is the largest file sent in a stream of a kept link: a
 // larger one gets a link of its own (peerdrop/1). yamux copies what it

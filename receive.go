@@ -498,7 +498,7 @@ func (n *Node) reaskBundle(ctx context.Context, from signaling.Peer, id transfer
 		}
 		if m == nil {
 			link.Close()
-			return nil, fmt.Errorf("peerdrop: re-ask %s: the sender's peerdrop cannot send many files in one offer (it lacks ALPN peerdrop/2)", id)
+			return nil, fmt.Errorf("peerdrop: re-ask %s: %w", id, errNoStreams)
 		}
 	}
 	if t := n.awaitOffer(ctx, offers, id, n.cfg.ConnectTimeout); t != nil {
