@@ -7,9 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -147,28 +145,37 @@ func TestHostileManifest(t *testing.T) {
 	}
 }
 
+// fileReceived matches the event of a file of many received.
+func fileReceived(e Event) bool {
+	return e.Kind == EventFile && e.Direction == Incoming && e.State == multidevice.Finished
+}
+
+// filesReceived counts the files of many the nodes received.
+func filesReceived(nodes ...*testNode) int {
+	got := 0
+	for _, n := range nodes {
+		for _, e := range n.ev.list() {
+			if fileReceived(e) {
+				got++
+			}
+		}
+	}
+	return got
+}
+
 // TestFolderResumes: the receiving device stops in the middle of a
 // folder; once it runs again the sender tries it again by itself, the
 // files it has are not sent again, and the folder completes in the same
 // place.
 func TestFolderResumes(t *testing.T) {
 	t.Parallel()
-	var stop atomic.Pointer[func()]
+	stops, arm := closesAt(fileReceived, 200*time.Millisecond) // after the first file
 	tn, alice, bobs := aliceAndBob(t, 1, retrySoon, func(c *Config) {
 		c.AutoAccept = AcceptUpTo(1 << 40)
-		c.OnEvent = func(e Event) {
-			if e.Kind == EventFile && e.Direction == Incoming && e.State == multidevice.Finished {
-				if f := stop.Swap(nil); f != nil { // after the first file
-					go (*f)()
-					time.Sleep(200 * time.Millisecond)
-				}
-			}
-		}
+		stops(c)
 	})
 	bob := bobs[0]
-	closed := make(chan struct{})
-	closeBob := func() { bob.Close(); close(closed) }
-	stop.Store(&closeBob)
+	closed := arm(bob)
 	dir := t.TempDir()
 	os.MkdirAll(filepath.Join(dir, "album"), 0o700)
 	want := map[string][]byte{}
@@ -209,13 +216,7 @@ func TestFolderResumes(t *testing.T) {
 	}
 	// Each file was received once: those the first run had were not
 	// sent again.
-	got := 0
-	for _, e := range slices.Concat(bobs[0].ev.list(), bob.ev.list()) {
-		if e.Kind == EventFile && e.State == multidevice.Finished {
-			got++
-		}
-	}
-	if got != 12 {
+	if got := filesReceived(bobs[0], bob); got != 12 {
 		t.Fatalf("%d files received, want 12", got)
 	}
 }
@@ -227,22 +228,13 @@ func TestFolderResumes(t *testing.T) {
 // ones in packs too, into the same folder.
 func TestFolderReask(t *testing.T) {
 	t.Parallel()
-	var stop atomic.Pointer[func()]
+	stops, arm := closesAt(fileReceived, 200*time.Millisecond) // after the first file
 	tn, alice, bobs := aliceAndBob(t, 1, retrySoon, func(c *Config) {
 		c.AutoAccept = AcceptUpTo(1 << 40)
-		c.OnEvent = func(e Event) {
-			if e.Kind == EventFile && e.Direction == Incoming && e.State == multidevice.Finished {
-				if f := stop.Swap(nil); f != nil { // after the first file
-					go (*f)()
-					time.Sleep(200 * time.Millisecond)
-				}
-			}
-		}
+		stops(c)
 	})
 	bob := bobs[0]
-	closed := make(chan struct{})
-	closeBob := func() { bob.Close(); close(closed) }
-	stop.Store(&closeBob)
+	closed := arm(bob)
 	dir := t.TempDir()
 	album := filepath.Join(dir, "album")
 	os.MkdirAll(filepath.Join(album, "small"), 0o700)
@@ -283,13 +275,7 @@ func TestFolderReask(t *testing.T) {
 	for rel, data := range want {
 		sameFile(t, filepath.Join(h.Path, filepath.FromSlash(rel)), data)
 	}
-	got := 0
-	for _, e := range slices.Concat(bobs[0].ev.list(), bob.ev.list()) {
-		if e.Kind == EventFile && e.State == multidevice.Finished {
-			got++
-		}
-	}
-	if got != len(want) {
+	if got := filesReceived(bobs[0], bob); got != len(want) {
 		t.Fatalf("%d files received, want %d (each once)", got, len(want))
 	}
 	waitFor(t, 10*time.Second, func() bool { return alice.History()[0].State == multidevice.Finished })

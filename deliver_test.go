@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -130,21 +129,12 @@ func TestResumeAfterReceiverStops(t *testing.T) {
 	t.Parallel()
 	// Bob's node stops at the first progress of the file; its event
 	// handler holds the receiver meanwhile, so that it stops mid-file.
-	var stop atomic.Pointer[func()]
-	tn, alice, bobs := aliceAndBob(t, 1, retrySoon, func(c *Config) {
-		c.OnEvent = func(e Event) {
-			if e.Direction == Incoming && e.Kind == EventProgress && e.Bytes > 0 {
-				if f := stop.Swap(nil); f != nil {
-					go (*f)()
-					time.Sleep(300 * time.Millisecond)
-				}
-			}
-		}
-	})
+	stops, arm := closesAt(func(e Event) bool {
+		return e.Direction == Incoming && e.Kind == EventProgress && e.Bytes > 0
+	}, 300*time.Millisecond)
+	tn, alice, bobs := aliceAndBob(t, 1, retrySoon, stops)
 	bob := bobs[0]
-	closed := make(chan struct{})
-	closeBob := func() { bob.Close(); close(closed) }
-	stop.Store(&closeBob)
+	closed := arm(bob)
 	const size = 64 << 20
 	src, data := file(t, t.TempDir(), "video.mp4", size)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)

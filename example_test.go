@@ -37,14 +37,14 @@ func exampleNode(dir, name string, tr signaling.Transport, mod func(*peerdrop.Co
 	return n
 }
 
-// sendWhenFound sends path to contact, looking the contact's devices up
-// again while their list is not published yet (a device that just
-// started).
-func sendWhenFound(n *peerdrop.Node, contact *peerdrop.Node, path string) *peerdrop.OutgoingTransfer {
+// sendWhenFound sends paths (one offer) to contact, looking the
+// contact's devices up again while their list is not published yet (a
+// device that just started).
+func sendWhenFound(n *peerdrop.Node, contact *peerdrop.Node, paths ...string) *peerdrop.OutgoingTransfer {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	for {
-		out, err := n.SendFile(ctx, contact.Account(), path)
+		out, err := n.SendFiles(ctx, contact.Account(), paths)
 		if err == nil {
 			return out
 		}
@@ -191,16 +191,8 @@ func ExampleNode_SendFiles() {
 	plan := filepath.Join(dir, "plan.pdf")
 	_ = os.WriteFile(plan, []byte("%PDF"), 0o600)
 
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	var out *peerdrop.OutgoingTransfer
-	for out == nil { // Bob's device list may not be published yet
-		if out, err = alice.SendFiles(ctx, bob.Account(), []string{trip, plan}); err != nil && !errors.Is(err, peerdrop.ErrNotFound) {
-			log.Fatal(err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	if err := out.Wait(ctx); err != nil {
+	out := sendWhenFound(alice, bob, trip, plan)
+	if err := out.Wait(context.Background()); err != nil {
 		log.Fatal(err)
 	}
 	fmt.Println("aggregate:", out.Status().State)

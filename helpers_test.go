@@ -1,6 +1,8 @@
 package peerdrop
 
 import (
+	"sync/atomic"
+
 	"github.com/peerdrop/peerdrop/internal/testfile"
 
 	"context"
@@ -253,4 +255,30 @@ func waitFor(t testing.TB, within time.Duration, cond func() bool) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// closesAt returns a Config change under which the node closes itself,
+// in the background, at its first event that matches, holding that
+// event's goroutine for hold meanwhile (so that it stops mid-transfer),
+// and arm, which names the node once opened and returns a channel closed
+// once it has closed.
+func closesAt(match func(Event) bool, hold time.Duration) (mod func(*Config), arm func(*testNode) <-chan struct{}) {
+	var stop atomic.Pointer[func()]
+	mod = func(c *Config) {
+		c.OnEvent = func(e Event) {
+			if match(e) {
+				if f := stop.Swap(nil); f != nil {
+					go (*f)()
+					time.Sleep(hold)
+				}
+			}
+		}
+	}
+	arm = func(n *testNode) <-chan struct{} {
+		closed := make(chan struct{})
+		f := func() { n.Close(); close(closed) }
+		stop.Store(&f)
+		return closed
+	}
+	return mod, arm
 }
