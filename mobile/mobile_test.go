@@ -35,6 +35,18 @@ type recorder struct {
 func newRecorder() *recorder { return &recorder{offers: make(chan *Offer, 16)} }
 
 func (r *recorder) OnOffer(o *Offer) { r.offers <- o }
+
+// nextOffer waits for the next offer (up to 30 s).
+func (r *recorder) nextOffer(t *testing.T) *Offer {
+	t.Helper()
+	select {
+	case o := <-r.offers:
+		return o
+	case <-time.After(30 * time.Second):
+		t.Fatal("no offer")
+		return nil
+	}
+}
 func (r *recorder) OnTransfer(p *Progress) {
 	r.mu.Lock()
 	r.progress = append(r.progress, p)
@@ -162,12 +174,7 @@ func TestMobileSendAcceptRefuse(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var o *Offer
-	select {
-	case o = <-rb.offers:
-	case <-time.After(30 * time.Second):
-		t.Fatal("no offer")
-	}
+	o := rb.nextOffer(t)
 	if o.ID != tr.ID() || o.FromName != "Alice" || o.Name != "photo.jpg" || o.Size != int64(len(data)) || o.MediaType != "image/jpeg" {
 		t.Fatalf("offer %+v", o)
 	}
@@ -352,12 +359,7 @@ func TestMobileSendFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var o *Offer
-	select {
-	case o = <-rb.offers:
-	case <-time.After(30 * time.Second):
-		t.Fatal("no offer")
-	}
+	o := rb.nextOffer(t)
 	if o.Files != 3 || o.Tops != "Camera/\nnotes.txt" || o.Size != int64(len(a)+len(b)+len(c)) {
 		t.Fatalf("offer %+v", o)
 	}

@@ -254,41 +254,66 @@ func TestTwoDevices(t *testing.T) {
 	}
 }
 
-// TestKillReceiverThenResume: the receiving process is killed
-// mid-transfer. The send fails cleanly (status 5, no hang), the partial
-// file stays, and resume on the receiver (Alice's node running to serve
-// it) completes the file and verifies it.
-func TestKillReceiverThenResume(t *testing.T) {
+// carolReceives is a lab where alice and carol are contacts and carol
+// runs recv --yes into inbox.
+func carolReceives(t *testing.T) (*lab, string, *natlab.Proc) {
 	l := newLab(t)
 	alice := l.person("alice", "desk")
 	carol := l.person("carol", "tablet")
 	l.friends("alice", alice, "carol", carol)
 	inbox := t.TempDir()
-	rx := l.recv(l.home("carol"), "", "--yes", "--dir", inbox)
+	return l, inbox, l.recv(l.home("carol"), "", "--yes", "--dir", inbox)
+}
+
+// killQueued kills the receiver rx and returns the result of the send
+// tx, which must end queued (exit 8, not ok): the device waits.
+func killQueued(t *testing.T, rx, tx *natlab.Proc) map[string]any {
+	t.Helper()
+	rx.Cmd.Process.Kill()
+	rx.Wait(10 * time.Second)
+	res := tx.Next(60*time.Second, "result", nil)
+	if code := tx.Wait(10 * time.Second); code != exitQueued || res["ok"] != false {
+		t.Fatalf("send to a killed receiver: status %d, result %v", code, res)
+	}
+	return res
+}
+
+// resumeOnCarol runs carol's peerdrop resume of transfer id, with alice's
+// recv running to serve it, and returns its output; it must succeed.
+func (l *lab) resumeOnCarol(t *testing.T, id string) string {
+	t.Helper()
+	l.recv(l.home("alice"), "", "--dir", t.TempDir())
+	out, errOut, code := runPD(t, l.env, "", "--home", l.home("carol"), "--json", "resume", id[:10])
+	if code != 0 || !strings.Contains(out, `"ok":true`) {
+		t.Fatalf("resume: status %d\n%s%s", code, out, errOut)
+	}
+	return out
+}
+
+// TestKillReceiverThenResume: the receiving process is killed
+// mid-transfer. The send fails cleanly (status 5, no hang), the partial
+// file stays, and resume on the receiver (Alice's node running to serve
+// it) completes the file and verifies it.
+func TestKillReceiverThenResume(t *testing.T) {
+	l, inbox, rx := carolReceives(t)
 	big, data := testfile.Random(t, t.TempDir(), "big.bin", 256<<20)
 	tx := start(t, "", l.env, "--home", l.home("alice"), "--json", "send", "carol", big)
 	prog := rx.Next(60*time.Second, "progress", func(ev map[string]any) bool { return ev["bytes"].(float64) > 0 })
 	id := prog["transfer"].(string)
-	rx.Cmd.Process.Kill()
-	rx.Wait(10 * time.Second)
 	t0 := time.Now()
-	res := tx.Next(60*time.Second, "result", nil)
+	res := killQueued(t, rx, tx)
 	t.Logf("the send ended %v after the kill", time.Since(t0))
 	// The link broke: the device waits, to be tried again (by alice's recv).
-	if code := tx.Wait(10 * time.Second); code != exitQueued || res["ok"] != false || res["state"] != "waiting" {
-		t.Fatalf("send to a killed receiver: status %d, result %v", code, res)
+	if res["state"] != "waiting" {
+		t.Fatalf("send to a killed receiver: result %v", res)
 	}
 	if n := natlab.PartialSize(inbox); n <= 0 || n >= int64(len(data)) {
 		t.Fatalf("partial file in %s: %d bytes", inbox, n)
 	}
 
-	l.recv(l.home("alice"), "", "--dir", t.TempDir())
 	t0 = time.Now()
-	out, errOut, code := runPD(t, l.env, "", "--home", l.home("carol"), "--json", "resume", id[:10])
+	out := l.resumeOnCarol(t, id)
 	t.Logf("resume took %v", time.Since(t0))
-	if code != 0 || !strings.Contains(out, `"ok":true`) {
-		t.Fatalf("resume: status %d\n%s%s", code, out, errOut)
-	}
 	testfile.Same(t, filepath.Join(inbox, "big.bin"), data)
 	if !strings.Contains(out, `"state":"ongoing"`) {
 		t.Fatalf("resume showed no transfer: %s", out)
@@ -299,12 +324,7 @@ func TestKillReceiverThenResume(t *testing.T) {
 // folder: the receiver is killed once its first file is in; resume asks
 // for the rest, which lands in the same folder, every file verified.
 func TestKillReceiverThenResumeFolder(t *testing.T) {
-	l := newLab(t)
-	alice := l.person("alice", "desk")
-	carol := l.person("carol", "tablet")
-	l.friends("alice", alice, "carol", carol)
-	inbox := t.TempDir()
-	rx := l.recv(l.home("carol"), "", "--yes", "--dir", inbox)
+	l, inbox, rx := carolReceives(t)
 	src := filepath.Join(t.TempDir(), "trip")
 	os.MkdirAll(src, 0o700)
 	want := map[string][]byte{}
@@ -314,18 +334,8 @@ func TestKillReceiverThenResumeFolder(t *testing.T) {
 	tx := start(t, "", l.env, "--home", l.home("alice"), "--json", "send", "carol", src)
 	first := rx.Next(60*time.Second, "file", nil)
 	id := first["transfer"].(string)
-	rx.Cmd.Process.Kill()
-	rx.Wait(10 * time.Second)
-	res := tx.Next(60*time.Second, "result", nil)
-	if code := tx.Wait(10 * time.Second); code != exitQueued || res["ok"] != false {
-		t.Fatalf("send to a killed receiver: status %d, result %v", code, res)
-	}
-
-	l.recv(l.home("alice"), "", "--dir", t.TempDir())
-	out, errOut, code := runPD(t, l.env, "", "--home", l.home("carol"), "--json", "resume", id[:10])
-	if code != 0 || !strings.Contains(out, `"ok":true`) {
-		t.Fatalf("resume: status %d\n%s%s", code, out, errOut)
-	}
+	killQueued(t, rx, tx)
+	l.resumeOnCarol(t, id)
 	for name, data := range want {
 		testfile.Same(t, filepath.Join(inbox, "trip", name), data)
 	}
