@@ -163,19 +163,26 @@ func filesReceived(nodes ...*testNode) int {
 	return got
 }
 
+// bobStopsMidFolder is alice and one device of bob's that accepts
+// everything and closes its node as the first file of many arrives;
+// closed is closed then.
+func bobStopsMidFolder(t *testing.T) (tn *testNet, alice, bob *testNode, closed <-chan struct{}) {
+	stops, arm := closesAt(fileReceived, 200*time.Millisecond)
+	tn, alice, bobs := aliceAndBob(t, 1, retrySoon, func(c *Config) {
+		c.AutoAccept = AcceptUpTo(1 << 40)
+		stops(c)
+	})
+	return tn, alice, bobs[0], arm(bobs[0])
+}
+
 // TestFolderResumes: the receiving device stops in the middle of a
 // folder; once it runs again the sender tries it again by itself, the
 // files it has are not sent again, and the folder completes in the same
 // place.
 func TestFolderResumes(t *testing.T) {
 	t.Parallel()
-	stops, arm := closesAt(fileReceived, 200*time.Millisecond) // after the first file
-	tn, alice, bobs := aliceAndBob(t, 1, retrySoon, func(c *Config) {
-		c.AutoAccept = AcceptUpTo(1 << 40)
-		stops(c)
-	})
-	bob := bobs[0]
-	closed := arm(bob)
+	tn, alice, bob, closed := bobStopsMidFolder(t)
+	first := bob
 	dir := t.TempDir()
 	os.MkdirAll(filepath.Join(dir, "album"), 0o700)
 	want := map[string][]byte{}
@@ -216,7 +223,7 @@ func TestFolderResumes(t *testing.T) {
 	}
 	// Each file was received once: those the first run had were not
 	// sent again.
-	if got := filesReceived(bobs[0], bob); got != 12 {
+	if got := filesReceived(first, bob); got != 12 {
 		t.Fatalf("%d files received, want 12", got)
 	}
 }
@@ -228,13 +235,8 @@ func TestFolderResumes(t *testing.T) {
 // ones in packs too, into the same folder.
 func TestFolderReask(t *testing.T) {
 	t.Parallel()
-	stops, arm := closesAt(fileReceived, 200*time.Millisecond) // after the first file
-	tn, alice, bobs := aliceAndBob(t, 1, retrySoon, func(c *Config) {
-		c.AutoAccept = AcceptUpTo(1 << 40)
-		stops(c)
-	})
-	bob := bobs[0]
-	closed := arm(bob)
+	tn, alice, bob, closed := bobStopsMidFolder(t)
+	first := bob
 	dir := t.TempDir()
 	album := filepath.Join(dir, "album")
 	os.MkdirAll(filepath.Join(album, "small"), 0o700)
@@ -275,7 +277,7 @@ func TestFolderReask(t *testing.T) {
 	for rel, data := range want {
 		sameFile(t, filepath.Join(h.Path, filepath.FromSlash(rel)), data)
 	}
-	if got := filesReceived(bobs[0], bob); got != len(want) {
+	if got := filesReceived(first, bob); got != len(want) {
 		t.Fatalf("%d files received, want %d (each once)", got, len(want))
 	}
 	waitFor(t, 10*time.Second, func() bool { return alice.History()[0].State == multidevice.Finished })
